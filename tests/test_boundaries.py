@@ -1,0 +1,77 @@
+"""The architecture's import rules, checked on the source: a violation fails here, not in the installer."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "wbc_desktop"
+QT = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "superqt", "pytestqt")
+TENSORFLOW = ("tensorflow", "keras", "tf_keras")
+MATPLOTLIB = ("matplotlib",)
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def files_outside(*excluded: str) -> list[Path]:
+    return [
+        path
+        for path in PACKAGE.rglob("*.py")
+        if not any(part in excluded for part in path.relative_to(PACKAGE).parts[:-1])
+    ]
+
+
+def offending(paths: list[Path], roots: tuple[str, ...]) -> list[str]:
+    found = []
+    for path in paths:
+        for module in imported_modules(path):
+            if module.split(".")[0] in roots:
+                found.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    return found
+
+
+def test_only_gui_imports_qt():
+    assert offending(files_outside("gui"), QT) == []
+
+
+def test_only_training_imports_tensorflow():
+    assert offending(files_outside("training"), TENSORFLOW) == []
+
+
+def test_core_and_inference_import_neither_gui_nor_training():
+    paths = list((PACKAGE / "core").rglob("*.py")) + list((PACKAGE / "inference").rglob("*.py"))
+    bad = [
+        f"{p.relative_to(PACKAGE)} imports {m}"
+        for p in paths
+        for m in imported_modules(p)
+        if m.startswith(("wbc_desktop.gui", "wbc_desktop.training")) or m.split(".")[0] in MATPLOTLIB
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize("module", ["wbc_desktop.cli", "wbc_desktop.inference.litert", "wbc_desktop.core.pipeline"])
+def test_runtime_modules_do_not_pull_in_tensorflow(module):
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print(any(m.split('.')[0] in {TENSORFLOW!r} for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_checker_sees_a_violation(tmp_path):
+    """The rule above can fail: a file that imports Qt is reported."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from PySide6.QtWidgets import QWidget\nimport numpy\n")
+    assert imported_modules(bad) == {"PySide6.QtWidgets", "numpy"}

@@ -1,0 +1,88 @@
+"""``wbc-desktop count`` end to end on real PBC images, with bad files mixed in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from badfiles import write_bad_corpus
+from conftest import PBC
+
+from wbc_desktop.cli import main
+from wbc_desktop.core.differential import CLASSES
+from wbc_desktop.core.export import read_csv_cells
+
+
+def test_count_end_to_end_on_real_images(tmp_path, capsys):
+    corpus = write_bad_corpus(tmp_path / "bad")
+    out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
+    code = main(
+        ["count", str(PBC), str(corpus["truncated_jpeg"]), str(corpus["text_as_jpeg"]),
+         "--json", str(out_json), "--csv", str(out_csv), "--wbc-count", "7.0"]
+    )
+    assert code == 0
+    report = json.loads(out_json.read_text())
+    expected = sorted(PBC.rglob("*.jpg"))
+    assert report["images"] == len(expected) == 20
+    assert set(report["counts"]) == set(CLASSES) and set(report["percent"]) == set(CLASSES)
+    assert sum(report["counts"].values()) == 20
+    assert report["model"]["sha256"] and report["model"]["name"]
+    assert {Path(e["path"]).name for e in report["errors"]} == {"truncated.jpg", "notes.jpg"}
+    assert all(e["error"] for e in report["errors"])
+    cells = {Path(c["path"]).name: c for c in report["cells"]}
+    for path in expected:
+        cell = cells[path.name]
+        assert cell["label"] in CLASSES
+        assert set(cell["probabilities"]) == set(CLASSES)
+        assert sum(cell["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    rows = read_csv_cells(out_csv)
+    assert len(rows) == 20
+    table = capsys.readouterr().out
+    assert "neutrophil" in table and "total" in table
+
+
+@pytest.mark.model_quality
+def test_count_calls_fixture_cells_correctly(tmp_path):
+    """The bundled model gets (nearly all) of the 20 PBC test fixtures right."""
+    out_json = tmp_path / "out.json"
+    assert main(["count", str(PBC), "--json", str(out_json)]) == 0
+    cells = json.loads(out_json.read_text())["cells"]
+    correct = sum(Path(cell["path"]).parent.name == cell["label"] for cell in cells)
+    assert correct >= 19
+
+
+def test_count_exits_1_when_nothing_was_classified(tmp_path):
+    corpus = write_bad_corpus(tmp_path / "bad")
+    out_json = tmp_path / "out.json"
+    assert main(["count", str(corpus["empty"]), "--json", str(out_json)]) == 1
+    assert json.loads(out_json.read_text())["images"] == 0
+
+
+def test_count_usage_error_exits_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "wbc_desktop", "count", "--no-such-flag"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+
+
+def test_count_refuses_a_tampered_model(tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text("{}")
+    assert main(["count", str(PBC), "--model", str(tmp_path)]) == 1
+    assert "manifest lacks" in capsys.readouterr().err
+
+
+def test_count_reports_unwritable_output(tmp_path, capsys):
+    assert main(["count", str(PBC / "basophil"), "--json", str(tmp_path / "missing" / "x.json")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_progress_goes_to_stderr(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "wbc_desktop", "count", str(PBC / "monocyte")], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "classifying [" in result.stderr and "4/4" in result.stderr
+    assert "classifying" not in result.stdout

@@ -1,0 +1,86 @@
+"""CSV/JSON exports: content, atomicity and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from wbc_desktop.core import export
+from wbc_desktop.core.differential import CLASSES, summarize
+from wbc_desktop.core.export import (
+    ExportCell,
+    ExportError,
+    atomic_write_text,
+    build_report,
+    read_csv_cells,
+    write_csv,
+    write_json,
+)
+
+
+def sample_cells():
+    probabilities = dict.fromkeys(CLASSES, 0.05) | {"neutrophil": 0.8}
+    return [
+        ExportCell("a, \"quoted\".jpg", "neutrophil", probabilities),
+        ExportCell("b\nnewline é.jpg", "lymphocyte", probabilities, status="reclassified", predicted="neutrophil"),
+        ExportCell("c.jpg", None, probabilities, status="excluded", predicted="neutrophil"),
+    ]
+
+
+def test_csv_rows_and_summary(tmp_path):
+    cells = sample_cells()
+    differential = summarize(cell.label for cell in cells)
+    path = tmp_path / "out.csv"
+    write_csv(path, cells, CLASSES, differential)
+    rows = read_csv_cells(path)
+    assert [row["path"] for row in rows] == [cell.path for cell in cells]
+    assert rows[1]["label"] == "lymphocyte" and rows[1]["predicted"] == "neutrophil"
+    assert rows[2]["status"] == "excluded" and rows[2]["label"] == ""
+    assert float(rows[0]["p_neutrophil"]) == pytest.approx(0.8)
+    text = path.read_text(encoding="utf-8")
+    assert "neutrophil,1,50.00," in text and "total,2" in text and "excluded,1" in text
+
+
+def test_json_report_round_trip(tmp_path):
+    cells = sample_cells()
+    differential = summarize((cell.label for cell in cells), wbc_count=6.0)
+    report = build_report(
+        cells, differential, model={"name": "m", "version": "1", "sha256": "x"}, errors=[("bad.jpg", "empty")]
+    )
+    path = tmp_path / "out.json"
+    write_json(path, report)
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    assert loaded["counts"]["neutrophil"] == 1 and loaded["counts"]["lymphocyte"] == 1
+    assert loaded["differential"]["excluded"] == 1
+    assert loaded["cells"][1]["path"] == "b\nnewline é.jpg"
+    assert loaded["errors"] == [{"path": "bad.jpg", "error": "empty"}]
+    assert set(loaded["percent"]) == set(CLASSES)
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "report.json"
+    path.write_text("old")
+
+    def failing_replace(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export.os, "replace", failing_replace)
+    with pytest.raises(ExportError, match="No space left"):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left behind
+
+
+def test_unwritable_target_gives_clear_error(tmp_path):
+    with pytest.raises(ExportError, match="does not exist"):
+        atomic_write_text(tmp_path / "no" / "such" / "folder.csv", "x")
+
+
+def test_export_has_normal_file_permissions(tmp_path):
+    path = tmp_path / "x.csv"
+    atomic_write_text(path, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)

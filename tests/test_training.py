@@ -1,0 +1,77 @@
+"""Training end to end on a tiny subset (CI): the export loads in LiteRT and agrees with Keras."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import PBC
+
+from wbc_desktop.core.labelled import load_labelled_set, stratified_split
+
+pytest.importorskip("tensorflow")
+
+
+def test_stratified_split_is_seeded_and_keeps_every_class():
+    labels = ["a"] * 50 + ["b"] * 10 + ["c"] * 4
+    first = stratified_split(labels, 0.2, 0.1, seed=3)
+    assert first == stratified_split(labels, 0.2, 0.1, seed=3)
+    assert first != stratified_split(labels, 0.2, 0.1, seed=4)
+    for label in "abc":
+        splits = {s for s, l in zip(first, labels, strict=True) if l == label}
+        assert splits == {"train", "val", "test"}
+    assert sum(1 for s, l in zip(first, labels, strict=True) if l == "a" and s == "test") == 10
+
+
+def test_class_folders_in_any_case_and_duplicates_removed(tmp_path):
+    for folder in ("NEUTROPHIL", "Lymphocyte"):
+        (tmp_path / folder).mkdir()
+    sources = sorted((PBC / "neutrophil").glob("*.jpg"))
+    shutil.copy(sources[0], tmp_path / "NEUTROPHIL" / "a.jpg")
+    shutil.copy(sources[0], tmp_path / "NEUTROPHIL" / "copy_of_a.jpg")  # byte-identical
+    shutil.copy(sources[1], tmp_path / "NEUTROPHIL" / "b.jpg")
+    shutil.copy(sorted((PBC / "lymphocyte").glob("*.jpg"))[0], tmp_path / "Lymphocyte" / "c.jpg")
+    data = load_labelled_set(tmp_path)
+    assert data.classes == ["lymphocyte", "neutrophil"]
+    assert data.duplicates_removed == 1 and len(data.paths) == 3
+
+
+@pytest.mark.slow
+def test_train_tiny_then_litert_matches_keras(tmp_path):
+    import keras
+
+    from wbc_desktop.cli import main
+    from wbc_desktop.inference.litert import LiteRTClassifier
+    from wbc_desktop.training.export import AGREEMENT_TOLERANCE
+
+    split_csv = tmp_path / "split.csv"
+    rows = ["path,label,split"]
+    for folder in sorted(PBC.iterdir()):
+        for index, path in enumerate(sorted(folder.glob("*.jpg"))):
+            rows.append(f"{folder.name}/{path.name},{folder.name},{['train', 'train', 'val', 'test'][index]}")
+    split_csv.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    code = main(
+        ["train", str(PBC), "--split-csv", str(split_csv), "--epochs", "1", "--image-size", "48",
+         "--alpha", "0.35", "--batch-size", "4", "--out", str(out), "--precise-bn-batches", "2"]
+    )
+    assert code == 0
+    bundle = out / "bundle"
+    for name in ("manifest.json", "wbc_mobilenetv2.tflite", "wbc_mobilenetv2.keras", "metrics.json",
+                 "confusion_matrix.png", "training_curves.png", "MODEL_CARD.md"):
+        assert (bundle / name).is_file(), name
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert metrics["litert_keras_max_abs_prob_diff"] <= AGREEMENT_TOLERANCE
+    assert metrics["test"]["support"] == 5
+
+    classifier = LiteRTClassifier(bundle)
+    model = keras.models.load_model(bundle / "wbc_mobilenetv2.keras")
+    images = [np.asarray(np.random.default_rng(i).integers(0, 255, (60, 70, 3)), np.uint8) for i in range(3)]
+    from wbc_desktop.core.images import resize_for_model
+    from wbc_desktop.inference.base import softmax
+
+    batch = np.stack([resize_for_model(image, 48) for image in images]).astype(np.float32)
+    keras_probs = softmax(np.asarray(model.predict(batch, verbose=0)[0]), classifier.temperature)
+    assert np.abs(classifier.predict(images) - keras_probs).max() <= AGREEMENT_TOLERANCE

@@ -1,0 +1,7 @@
+"""``python -m wbc_desktop``."""
+
+import sys
+
+from wbc_desktop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""Command line: ``wbc-desktop [count|evaluate|train|self-test]``; no sub-command opens the window."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from wbc_desktop import __version__
+
+EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
+
+
+class Progress:
+    """A throttled one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
+
+    def __init__(self, total: int, label: str = "classifying", stream=None, interval: float = 0.25):
+        self.total, self.label, self.interval = total, label, interval
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.done = 0
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = time.monotonic()
+        if done < self.total and now - self.last < (self.interval if self.tty else 5.0):
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        width = 30
+        filled = int(width * done / self.total) if self.total else width
+        bar = "#" * filled + "." * (width - filled)
+        line = f"{self.label} [{bar}] {done}/{self.total} {rate:.1f} img/s"
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _add_count(commands) -> None:
+    parser = commands.add_parser("count", help="classify images and print a WBC differential")
+    parser.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
+    parser.add_argument("--json", type=Path, help="write results as JSON to this file")
+    parser.add_argument("--csv", type=Path, help="write results as CSV to this file")
+    parser.add_argument("--wbc-count", type=float, help="total WBC count in 10^9/L (gives absolute counts)")
+    parser.add_argument("--target", type=int, default=100, choices=(100, 200), help="target cell count")
+    parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
+    parser.add_argument("--batch-size", type=int, default=16)
+
+
+def _add_evaluate(commands) -> None:
+    parser = commands.add_parser("evaluate", help="accuracy, per-class report and calibration on labelled images")
+    parser.add_argument("data_dir", type=Path, help="folder with one sub-folder per class")
+    parser.add_argument("--split-csv", type=Path, help="CSV with path,label,split columns")
+    parser.add_argument("--split", default=None, help="train, val, test or all (default: test with a CSV, else all)")
+    parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
+    parser.add_argument("--report", type=Path, help="folder for metrics.json and the confusion-matrix PNG")
+
+
+def _add_train(commands) -> None:
+    parser = commands.add_parser("train", help="train and export a model (needs the 'train' extra)")
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--split-csv", type=Path)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--out", type=Path, default=Path("runs/model"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit-per-class", type=int, help="use only N images per class and split (smoke runs)")
+    parser.add_argument("--precise-bn-batches", type=int, default=100)
+    parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument("--name", default="wbc-mobilenetv2")
+    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument(
+        "--external",
+        action="append",
+        metavar="NAME=DIR",
+        help="also report zero-shot accuracy on a class-per-folder set from another lab (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wbc-desktop",
+        description="Classify white blood cells and sign out a WBC differential. No command opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    _add_count(commands)
+    _add_evaluate(commands)
+    _add_train(commands)
+    self_test = commands.add_parser("self-test", help="check the installed app end to end (offscreen)")
+    self_test.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
+    gui = commands.add_parser("gui", help="open the window (the default)")
+    gui.add_argument("paths", nargs="*", help="images or folders to load at start")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "count":
+        from wbc_desktop.commands.count import run_count
+
+        return run_count(args)
+    if args.command == "evaluate":
+        from wbc_desktop.commands.evaluate import run_evaluate
+
+        return run_evaluate(args)
+    if args.command == "train":
+        from wbc_desktop.commands.train import run_train
+
+        return run_train(args)
+    if args.command == "self-test":
+        from wbc_desktop.commands.self_test import run_self_test
+
+        return run_self_test(args)
+    from wbc_desktop.gui.app import run_gui
+
+    return run_gui(getattr(args, "paths", []) or [])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

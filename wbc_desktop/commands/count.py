@@ -1,0 +1,49 @@
+"""``wbc-desktop count``: stream images through the model, print the differential, write CSV/JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, Progress
+from wbc_desktop.commands.common import display_order, load_model_or_explain, model_info
+from wbc_desktop.core.differential import format_table, summarize
+from wbc_desktop.core.export import ExportCell, ExportError, build_report, write_csv, write_json
+from wbc_desktop.core.images import discover
+from wbc_desktop.core.pipeline import classify_iter
+
+
+def run_count(args: argparse.Namespace) -> int:
+    classifier = load_model_or_explain(args.model)
+    if classifier is None:
+        return EXIT_NOTHING
+    found = discover(args.paths)
+    errors = [(str(path), message) for path, message in found.errors]
+    cells: list[ExportCell] = []
+    progress = Progress(len(found.images))
+    for done, result in enumerate(classify_iter(found.images, classifier, batch_size=args.batch_size), start=1):
+        if result.ok:
+            cells.append(ExportCell(str(result.path), result.label, result.probabilities))
+        else:
+            errors.append((str(result.path), result.error or "unknown error"))
+        progress.update(done)
+    progress.close()
+
+    classes = display_order(classifier.classes)
+    differential = summarize(
+        (cell.label for cell in cells), classes=classes, wbc_count=args.wbc_count, target=args.target
+    )
+    print(format_table(differential))
+    for path, message in errors:
+        print(f"skipped {path}: {message}", file=sys.stderr)
+    print(f"{len(cells)} images classified, {len(errors)} skipped", file=sys.stderr)
+    report = build_report(cells, differential, model=model_info(classifier), errors=errors)
+    try:
+        if args.json:
+            write_json(args.json, report)
+        if args.csv:
+            write_csv(args.csv, cells, classes, differential)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NOTHING
+    return EXIT_OK if cells else EXIT_NOTHING

@@ -1,0 +1,95 @@
+"""``wbc-desktop evaluate``: the paper's report for a labelled folder, through the app's runtime (LiteRT)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
+from wbc_desktop.commands.common import load_model_or_explain, model_info
+from wbc_desktop.core.export import atomic_write_text
+from wbc_desktop.core.labelled import load_labelled_set
+from wbc_desktop.core.metrics import evaluation_summary
+from wbc_desktop.core.pipeline import classify_iter
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for name, row in report["per_class"].items():
+        lines.append(f"{name:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10}")
+    for average in ("macro", "weighted"):
+        row = report[average]
+        lines.append(
+            f"{average + ' avg':<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}"
+            f"{report['support']:>10}"
+        )
+    lines.append(f"ECE: {report['ece']:.4f}")
+    lines.append("confusion matrix (rows true, columns predicted): " + ", ".join(report["classes"]))
+    lines.extend("  " + " ".join(f"{v:5d}" for v in row) for row in report["confusion_matrix"])
+    return "\n".join(lines)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    if not args.data_dir.is_dir():
+        print(f"error: not a folder: {args.data_dir}", file=sys.stderr)
+        return EXIT_USAGE
+    classifier = load_model_or_explain(args.model)
+    if classifier is None:
+        return EXIT_NOTHING
+    data = load_labelled_set(args.data_dir, args.split_csv)
+    split = args.split or ("test" if args.split_csv else "all")
+    if split == "all":
+        paths, labels = data.paths, data.labels
+    else:
+        paths, labels = data.subset(split)
+    classes = list(classifier.classes)
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        print(f"error: classes {unknown} are not among the model's {classes}", file=sys.stderr)
+        return EXIT_USAGE
+    targets, probabilities, errors = [], [], []
+    progress = Progress(len(paths), "evaluating")
+    for done, (result, label) in enumerate(zip(classify_iter(paths, classifier), labels, strict=True), 1):
+        if result.ok:
+            targets.append(classes.index(label))
+            probabilities.append([result.probabilities[c] for c in classes])
+        else:
+            errors.append({"path": str(result.path), "error": result.error})
+        progress.update(done)
+    progress.close()
+    if not targets:
+        print("error: no image could be classified", file=sys.stderr)
+        return EXIT_NOTHING
+    report = evaluation_summary(np.array(probabilities), np.array(targets), classes)
+    report.update(
+        model=model_info(classifier),
+        data_dir=str(args.data_dir),
+        split=split,
+        duplicates_removed=data.duplicates_removed,
+        errors=errors,
+    )
+    if args.report:
+        args.report.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.report / "metrics.json", json.dumps(report, indent=2) + "\n")
+        try:
+            from wbc_desktop.training.plots import plot_confusion
+
+            plot_confusion(
+                report["confusion_matrix"],
+                classes,
+                args.report / "confusion_matrix.png",
+                f"{classifier.name} {classifier.version} on {args.data_dir.name} ({split}), "
+                f"accuracy {report['accuracy']:.2%}",
+            )
+        except ImportError:
+            print("note: matplotlib is not installed; confusion-matrix PNG skipped", file=sys.stderr)
+    print(format_report(report))
+    for error in errors:
+        print(f"skipped {error['path']}: {error['error']}", file=sys.stderr)
+    print(f"images: {len(targets)} ({split} split), skipped: {len(errors)}")
+    print(f"accuracy: {report['accuracy']:.4f}")
+    print(f"macro-F1: {report['macro']['f1']:.4f}")
+    return EXIT_OK

@@ -1,0 +1,201 @@
+"""The WBC differential: counts, percentages, exact confidence intervals, absolute counts and flags.
+
+Pure functions over plain data, so the CLI, the GUI panel, the exports and the tests compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+
+# Adult reference intervals for the relative differential (%). Labs override these in the settings.
+DEFAULT_REFERENCE_RANGES: dict[str, tuple[float, float]] = {
+    "neutrophil": (40.0, 75.0),
+    "eosinophil": (1.0, 6.0),
+    "basophil": (0.0, 2.0),
+    "lymphocyte": (20.0, 45.0),
+    "monocyte": (2.0, 10.0),
+}
+
+TARGET_COUNTS = (100, 200)
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    """One row of the differential table."""
+
+    label: str
+    count: int
+    percent: float
+    ci_low: float
+    ci_high: float
+    absolute: float | None
+    reference: tuple[float, float] | None
+    flag: str  # "H", "L" or ""
+
+
+@dataclass(frozen=True)
+class Differential:
+    """The whole differential: a row per class plus the totals."""
+
+    rows: tuple[ClassSummary, ...]
+    total: int
+    excluded: int
+    target: int
+    wbc_count: float | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {row.label: row.count for row in self.rows}
+
+    @property
+    def percent(self) -> dict[str, float]:
+        return {row.label: row.percent for row in self.rows}
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the target count reached (capped at 1)."""
+        return min(1.0, self.total / self.target) if self.target else 1.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "excluded": self.excluded,
+            "target": self.target,
+            "wbc_count": self.wbc_count,
+            "counts": self.counts,
+            "percent": self.percent,
+            "rows": [asdict(row) for row in self.rows],
+        }
+
+
+def _betainc_regularized(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b) by Lentz's continued fraction (Numerical Recipes 6.4)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x > (a + 1.0) / (a + b + 2.0):
+        return 1.0 - _betainc_regularized(b, a, 1.0 - x)
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return math.exp(log_front) * result / a
+
+
+def _beta_quantile(p: float, a: float, b: float) -> float:
+    """Inverse of the regularized incomplete beta by bisection (monotone, robust, fast enough for tables)."""
+    low, high = 0.0, 1.0
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if _betainc_regularized(a, b, middle) < p:
+            low = middle
+        else:
+            high = middle
+        if high - low < 1e-14:
+            break
+    return (low + high) / 2.0
+
+
+def clopper_pearson(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for a proportion, as a fraction (0..1); Rümke's tables give the same limits."""
+    if total <= 0:
+        return (0.0, 1.0)
+    if not 0 <= count <= total:
+        raise ValueError(f"count {count} outside 0..{total}")
+    alpha = 1.0 - confidence
+    low = 0.0 if count == 0 else _beta_quantile(alpha / 2.0, count, total - count + 1)
+    high = 1.0 if count == total else _beta_quantile(1.0 - alpha / 2.0, count + 1, total - count)
+    return (low, high)
+
+
+def flag_for(percent: float, reference: tuple[float, float] | None) -> str:
+    """'H' above the reference interval, 'L' below it, '' inside or without one."""
+    if reference is None:
+        return ""
+    low, high = reference
+    if percent > high:
+        return "H"
+    if percent < low:
+        return "L"
+    return ""
+
+
+def summarize(
+    labels: Iterable[str | None],
+    *,
+    classes: tuple[str, ...] = CLASSES,
+    wbc_count: float | None = None,
+    reference_ranges: Mapping[str, tuple[float, float]] | None = None,
+    target: int = 100,
+    confidence: float = 0.95,
+) -> Differential:
+    """Summarize the labels of the cells in a case.
+
+    ``labels`` holds one entry per cell: a class name counts it, ``None`` means the cell was excluded (artifact,
+    smudge, not a WBC) and is not counted. ``wbc_count`` is the total WBC count in 10^9/L; with it each class
+    gets an absolute count. Flags are raised only once at least one cell is counted.
+    """
+    ranges = DEFAULT_REFERENCE_RANGES if reference_ranges is None else reference_ranges
+    counts = dict.fromkeys(classes, 0)
+    excluded = 0
+    for label in labels:
+        if label is None:
+            excluded += 1
+        elif label in counts:
+            counts[label] += 1
+        else:
+            raise ValueError(f"unknown class {label!r}; expected one of {', '.join(classes)}")
+    total = sum(counts.values())
+    rows = []
+    for label in classes:
+        count = counts[label]
+        percent = 100.0 * count / total if total else 0.0
+        low, high = clopper_pearson(count, total, confidence) if total else (0.0, 0.0)
+        reference = ranges.get(label)
+        rows.append(
+            ClassSummary(
+                label=label,
+                count=count,
+                percent=percent,
+                ci_low=100.0 * low,
+                ci_high=100.0 * high,
+                absolute=(wbc_count * count / total) if (wbc_count is not None and total) else None,
+                reference=tuple(reference) if reference is not None else None,
+                flag=flag_for(percent, reference) if total else "",
+            )
+        )
+    return Differential(rows=tuple(rows), total=total, excluded=excluded, target=target, wbc_count=wbc_count)
+
+
+def format_table(differential: Differential) -> str:
+    """A plain-text differential table for the terminal."""
+    lines = [
+        f"{'class':<12}{'count':>7}{'%':>8}{'95% CI':>16}{'x10^9/L':>10}{'ref %':>12}  flag",
+    ]
+    for row in differential.rows:
+        ci = f"{row.ci_low:5.1f}-{row.ci_high:5.1f}"
+        absolute = f"{row.absolute:10.2f}" if row.absolute is not None else f"{'':>10}"
+        reference = f"{row.reference[0]:g}-{row.reference[1]:g}" if row.reference else ""
+        lines.append(f"{row.label:<12}{row.count:>7}{row.percent:>8.1f}{ci:>16}{absolute}{reference:>12}  {row.flag}")
+    lines.append(
+        f"{'total':<12}{differential.total:>7}   (target {differential.target}, excluded {differential.excluded})"
+    )
+    return "\n".join(lines)

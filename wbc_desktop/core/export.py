@@ -1,0 +1,170 @@
+"""CSV and JSON exports of a case or a batch run, written atomically (temp file + rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wbc_desktop.core.differential import Differential
+
+
+class ExportError(Exception):
+    """An export could not be written; the message says where and why."""
+
+
+@dataclass
+class ExportCell:
+    """One cell as it appears in exports."""
+
+    path: str
+    label: str | None  # None when excluded
+    probabilities: dict[str, float]
+    status: str = "auto"  # auto | reviewed | reclassified | excluded
+    predicted: str | None = None  # the model's call, when a person changed it
+    source: str | None = None  # the field image a detected cell was cut from
+    box: list[int] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data: dict = {
+            "path": self.path,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "status": self.status,
+        }
+        if self.predicted is not None and self.predicted != self.label:
+            data["predicted"] = self.predicted
+        if self.source is not None:
+            data["source"] = self.source
+            data["box"] = self.box
+        data.update(self.extra)
+        return data
+
+
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], content: bytes) -> None:
+    """Write ``content`` so that ``path`` holds either its old content or the new one, never a part."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {target}: folder {folder} does not exist")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise ExportError(f"cannot write {target}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        # mkstemp creates 0600 files; give the export the mode an ordinary new file would have.
+        os.chmod(temporary, _default_file_mode())
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise ExportError(f"cannot write {target}: {error.strerror or error}") from None
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def build_report(
+    cells: Sequence[ExportCell],
+    differential: Differential,
+    *,
+    model: dict,
+    errors: Iterable[tuple[str, str]] = (),
+    case: dict | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """The JSON document: model, images, counts, percent, differential, cells, errors (and case data)."""
+    report: dict = {
+        "model": model,
+        "images": sum(1 for cell in cells if cell.status != "error"),
+        "counts": differential.counts,
+        "percent": differential.percent,
+        "differential": differential.to_dict(),
+        "cells": [cell.to_dict() for cell in cells],
+        "errors": [{"path": path, "error": message} for path, message in errors],
+    }
+    if case is not None:
+        report["case"] = case
+    if extra:
+        report.update(extra)
+    return report
+
+
+def write_json(path: str | os.PathLike[str], report: dict) -> None:
+    atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: Differential) -> str:
+    """One row per cell (path, label, status, confidence, each probability), a blank row, then the summary."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "label", "status", "predicted", "confidence", *[f"p_{c}" for c in classes]])
+    for cell in cells:
+        confidence = max(cell.probabilities.values()) if cell.probabilities else ""
+        writer.writerow(
+            [
+                cell.path,
+                cell.label or "",
+                cell.status,
+                cell.predicted or "",
+                f"{confidence:.6f}" if confidence != "" else "",
+                *[f"{cell.probabilities.get(c, 0.0):.6f}" for c in classes],
+            ]
+        )
+    writer.writerow([])
+    writer.writerow(["class", "count", "percent", "ci95_low", "ci95_high", "absolute_1e9_per_L", "flag"])
+    for row in differential.rows:
+        writer.writerow(
+            [
+                row.label,
+                row.count,
+                f"{row.percent:.2f}",
+                f"{row.ci_low:.2f}",
+                f"{row.ci_high:.2f}",
+                f"{row.absolute:.3f}" if row.absolute is not None else "",
+                row.flag,
+            ]
+        )
+    writer.writerow(["total", differential.total, "", "", "", differential.wbc_count or "", ""])
+    writer.writerow(["excluded", differential.excluded, "", "", "", "", ""])
+    return buffer.getvalue()
+
+
+def write_csv(
+    path: str | os.PathLike[str],
+    cells: Sequence[ExportCell],
+    classes: Sequence[str],
+    differential: Differential,
+) -> None:
+    atomic_write_text(path, csv_text(cells, classes, differential))
+
+
+def read_csv_cells(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The per-cell rows of an exported CSV (up to the blank separator row), as dicts."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = []
+        for row in reader:
+            if not row:
+                break
+            rows.append(dict(zip(header, row, strict=True)))
+    return rows

@@ -1,0 +1,116 @@
+"""The model manifest: the single source of truth for class order, input size, temperature and threshold."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MANIFEST_NAME = "manifest.json"
+
+
+class ModelError(Exception):
+    """The model cannot be used; ``str(error)`` says why in words a technician or admin understands."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str
+    model_file: str
+    sha256: str
+    classes: tuple[str, ...]
+    input_size: int
+    temperature: float = 1.0
+    review_threshold: float = 0.9
+    preprocessing: str = "RGB uint8, Pillow bilinear resize to input_size; scaling inside the model"
+    outputs: dict[str, int] = field(default_factory=lambda: {"logits": 0})
+    extra: dict = field(default_factory=dict)  # training data, metrics, anything else recorded
+
+    @property
+    def feature_size(self) -> int | None:
+        return self.extra.get("feature_size")
+
+    def to_dict(self) -> dict:
+        data = dict(self.extra)
+        data.update(
+            name=self.name,
+            version=self.version,
+            model_file=self.model_file,
+            sha256=self.sha256,
+            classes=list(self.classes),
+            input_size=self.input_size,
+            temperature=self.temperature,
+            review_threshold=self.review_threshold,
+            preprocessing=self.preprocessing,
+            outputs=self.outputs,
+        )
+        return data
+
+
+REQUIRED_KEYS = ("name", "version", "model_file", "sha256", "classes", "input_size")
+
+
+def read_manifest(model_dir: str | Path) -> Manifest:
+    """Read and validate ``manifest.json`` in ``model_dir``; raise :class:`ModelError` on any problem."""
+    path = Path(model_dir) / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"model manifest not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"model manifest cannot be read ({path}): {error}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"model manifest is not a JSON object: {path}")
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise ModelError(f"model manifest lacks {', '.join(missing)}: {path}")
+    classes = data["classes"]
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise ModelError("model manifest: 'classes' must be a non-empty list of names")
+    if Path(data["model_file"]).name != data["model_file"]:
+        # The model is only ever loaded from inside its own store, never from a path the manifest points to.
+        raise ModelError("model manifest: 'model_file' must be a file name inside the model folder")
+    known = set(REQUIRED_KEYS) | {"temperature", "review_threshold", "preprocessing", "outputs"}
+    try:
+        return Manifest(
+            name=str(data["name"]),
+            version=str(data["version"]),
+            model_file=data["model_file"],
+            sha256=str(data["sha256"]).lower(),
+            classes=tuple(classes),
+            input_size=int(data["input_size"]),
+            temperature=float(data.get("temperature", 1.0)),
+            review_threshold=float(data.get("review_threshold", 0.9)),
+            preprocessing=str(data.get("preprocessing", "")),
+            outputs=dict(data.get("outputs", {"logits": 0})),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+    except (TypeError, ValueError) as error:
+        raise ModelError(f"model manifest has a bad value: {error}") from None
+
+
+def sha256_bytes(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def read_verified_model(model_dir: str | Path, manifest: Manifest) -> bytes:
+    """The model file's bytes, after checking them against the manifest's sha256.
+
+    The verified bytes are what gets loaded, so nothing can swap the file between check and use.
+    """
+    path = Path(model_dir) / manifest.model_file
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"model file is missing: {path}") from None
+    except OSError as error:
+        raise ModelError(f"model file cannot be read ({path}): {error}") from None
+    actual = sha256_bytes(content)
+    if actual != manifest.sha256:
+        raise ModelError(
+            f"model file does not match its manifest (sha256 {actual[:12]}… instead of "
+            f"{manifest.sha256[:12]}…): it is damaged or was changed. Reinstall the app or restore the model."
+        )
+    return content

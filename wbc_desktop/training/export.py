@@ -1,0 +1,173 @@
+"""Turn a trained Keras model into the app's model bundle.
+
+``.keras`` (source of truth) → ``.tflite`` (logits + pooled features) → LiteRT/Keras agreement check →
+temperature fitted on val → test-split report (metrics.json, PNGs) → ``manifest.json`` and ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
+from wbc_desktop.core.labelled import load_labelled_set
+from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
+from wbc_desktop.inference.base import softmax
+from wbc_desktop.inference.manifest import MANIFEST_NAME, sha256_bytes
+from wbc_desktop.training.model_card import write_model_card
+from wbc_desktop.training.plots import plot_confusion, plot_curves
+from wbc_desktop.training.train import TrainConfig, cached_split
+
+AGREEMENT_TOLERANCE = 1e-4
+MODEL_FILE = "wbc_mobilenetv2.tflite"
+
+
+def to_tflite(model: keras.Model) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    return converter.convert()
+
+
+def litert_logits(content: bytes, images: np.ndarray, num_classes: int, batch: int = 64) -> np.ndarray:
+    """Logits from the converted model through the app's runtime, batch by batch."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    input_index = interpreter.get_input_details()[0]["index"]
+    outputs = {int(d["shape"][-1]): d["index"] for d in interpreter.get_output_details()}
+    chunks, current = [], 0
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch].astype(np.float32)
+        if chunk.shape[0] != current:
+            interpreter.resize_tensor_input(input_index, chunk.shape)
+            interpreter.allocate_tensors()
+            current = chunk.shape[0]
+        interpreter.set_tensor(input_index, chunk)
+        interpreter.invoke()
+        chunks.append(interpreter.get_tensor(outputs[num_classes]).copy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, num_classes), np.float32)
+
+
+def choose_review_threshold(coverage: list[dict], target_accuracy: float = 0.995) -> float:
+    """Lowest threshold whose automatically accepted cells reach ``target_accuracy`` on val (else 0.9)."""
+    for row in coverage:
+        if row["accuracy_accepted"] is not None and row["accuracy_accepted"] >= target_accuracy:
+            return row["threshold"]
+    return 0.9
+
+
+def export_bundle(
+    run_dir: str | Path,
+    bundle_dir: str | Path,
+    *,
+    name: str = "wbc-mobilenetv2",
+    version: str = "1.0.0",
+    external_sets: dict[str, str] | None = None,
+) -> dict:
+    """Export ``run_dir/trained.keras`` into ``bundle_dir``; returns the metrics written there."""
+    run_dir, bundle_dir = Path(run_dir), Path(bundle_dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    training = json.loads((run_dir / "training.json").read_text())
+    config = TrainConfig(**training["config"])
+    classes: list[str] = training["classes"]
+    model = keras.models.load_model(run_dir / "trained.keras")
+    content = to_tflite(model)
+
+    data = load_labelled_set(config.data_dir, config.split_csv, seed=config.seed)
+    _, val_x, val_y = cached_split(data, "val", config)
+    test_paths, test_x, test_y = cached_split(data, "test", config)
+
+    keras_test_logits = np.asarray(model.predict(test_x.astype(np.float32), batch_size=64, verbose=0)[0])
+    test_logits = litert_logits(content, test_x, len(classes))
+    agreement = float(np.abs(softmax(keras_test_logits) - softmax(test_logits)).max()) if len(test_y) else 0.0
+    if agreement > AGREEMENT_TOLERANCE:
+        raise RuntimeError(f"LiteRT and Keras disagree by {agreement:.2e} (> {AGREEMENT_TOLERANCE:g})")
+
+    val_logits = litert_logits(content, val_x, len(classes))
+    temperature = fit_temperature(val_logits, val_y) if len(val_y) else 1.0
+    val_report = evaluation_summary(softmax(val_logits, temperature), val_y, classes)
+    val_report["ece_uncalibrated"] = evaluation_summary(softmax(val_logits), val_y, classes)["ece"]
+    test_report = evaluation_summary(softmax(test_logits, temperature), test_y, classes)
+    test_report["ece_uncalibrated"] = evaluation_summary(softmax(test_logits), test_y, classes)["ece"]
+    threshold = choose_review_threshold(val_report["coverage"])
+
+    external: dict[str, dict] = {}
+    for label, folder in (external_sets or {}).items():
+        other = load_labelled_set(folder, None)
+        paths = other.paths
+        targets = np.array([classes.index(label_) for label_ in other.labels])
+        images = np.stack([_load_resized(p, config.image_size) for p in paths])
+        logits = litert_logits(content, images, len(classes))
+        external[label] = evaluation_summary(softmax(logits, temperature), targets, classes)
+        external[label]["folder"] = str(folder)
+
+    atomic_write_bytes(bundle_dir / MODEL_FILE, content)
+    model.save(bundle_dir / "wbc_mobilenetv2.keras")
+    metrics = {
+        "test": test_report,
+        "val": val_report,
+        "external": external,
+        "temperature": temperature,
+        "review_threshold": threshold,
+        "litert_keras_max_abs_prob_diff": agreement,
+        "training": {k: v for k, v in training.items() if k != "config"},
+        "config": asdict(config),
+    }
+    atomic_write_text(bundle_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    plot_confusion(
+        test_report["confusion_matrix"],
+        classes,
+        bundle_dir / "confusion_matrix.png",
+        f"{name} {version}: PBC test split (n={len(test_y)}), accuracy {test_report['accuracy']:.2%}",
+    )
+    plot_curves(training["history"], bundle_dir / "training_curves.png", f"{name} {version}: training")
+    feature_size = int(model.outputs[1].shape[-1])
+    manifest = {
+        "name": name,
+        "version": version,
+        "model_file": MODEL_FILE,
+        "sha256": sha256_bytes(content),
+        "classes": classes,
+        "input_size": config.image_size,
+        "temperature": temperature,
+        "review_threshold": threshold,
+        "preprocessing": (
+            "RGB uint8 (EXIF-rotated, alpha on white), Pillow bilinear resize to input_size x input_size, "
+            "fed as float32 0..255; the model rescales to -1..1 itself"
+        ),
+        # The runtime tells the outputs apart by their width: logits have one value per class.
+        "outputs": {"logits": len(classes), "features": feature_size},
+        "feature_size": feature_size,
+        "architecture": f"MobileNetV2 alpha={config.alpha}, from scratch, BN momentum 0.9, precise BN",
+        "created": dt.date.today().isoformat(),
+        "training_data": {
+            "dataset": "PBC (Acevedo et al. 2020), 5 normal WBC classes",
+            "licence": "CC BY 4.0",
+            "split": "fixed split.csv: train for weights, val for checkpoint/temperature, test for report",
+            "counts": training["counts"],
+        },
+        "metrics": {
+            "test_accuracy": test_report["accuracy"],
+            "test_macro_f1": test_report["macro"]["f1"],
+            "test_ece": test_report["ece"],
+            "val_accuracy": val_report["accuracy"],
+            "external": {k: v["accuracy"] for k, v in external.items()},
+        },
+    }
+    atomic_write_text(bundle_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    write_model_card(bundle_dir / "MODEL_CARD.md", manifest, metrics, test_paths_count=len(test_paths))
+    if (run_dir / "history.csv").exists():
+        shutil.copyfile(run_dir / "history.csv", bundle_dir / "history.csv")
+    return metrics
+
+
+def _load_resized(path: Path, size: int) -> np.ndarray:
+    from wbc_desktop.core.images import load_image, resize_for_model
+
+    return resize_for_model(load_image(path), size)
