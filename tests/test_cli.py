@@ -20,8 +20,18 @@ def test_count_end_to_end_on_real_images(tmp_path, capsys):
     corpus = write_bad_corpus(tmp_path / "bad")
     out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
     code = main(
-        ["count", str(PBC), str(corpus["truncated_jpeg"]), str(corpus["text_as_jpeg"]),
-         "--json", str(out_json), "--csv", str(out_csv), "--wbc-count", "7.0"]
+        [
+            "count",
+            str(PBC),
+            str(corpus["truncated_jpeg"]),
+            str(corpus["text_as_jpeg"]),
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+            "--wbc-count",
+            "7.0",
+        ]
     )
     assert code == 0
     report = json.loads(out_json.read_text())

@@ -23,7 +23,7 @@ from wbc_desktop.core.export import (
 def sample_cells():
     probabilities = dict.fromkeys(CLASSES, 0.05) | {"neutrophil": 0.8}
     return [
-        ExportCell("a, \"quoted\".jpg", "neutrophil", probabilities),
+        ExportCell('a, "quoted".jpg', "neutrophil", probabilities),
         ExportCell("b\nnewline é.jpg", "lymphocyte", probabilities, status="reclassified", predicted="neutrophil"),
         ExportCell("c.jpg", None, probabilities, status="excluded", predicted="neutrophil"),
     ]

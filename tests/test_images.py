@@ -115,9 +115,7 @@ def test_discovery_order_hidden_duplicates_and_types(tmp_path):
     folder = tmp_path / "slide"
     (folder / "sub").mkdir(parents=True)
     for name in ("cell10.jpg", "cell2.JPG", "cell1.png", ".hidden.jpg", "notes.txt", "sub/cell3.TIFF"):
-        cell_like().save(folder / name, format="PNG") if not name.endswith(".txt") else (folder / name).write_text(
-            "x"
-        )
+        cell_like().save(folder / name, format="PNG") if not name.endswith(".txt") else (folder / name).write_text("x")
     (folder / ".cache").mkdir()
     cell_like().save(folder / ".cache" / "thumb.png")
     found = discover([folder, folder / "cell2.JPG", tmp_path / "missing.jpg", folder / "notes.txt"])

@@ -20,9 +20,9 @@ def test_stratified_split_is_seeded_and_keeps_every_class():
     assert first == stratified_split(labels, 0.2, 0.1, seed=3)
     assert first != stratified_split(labels, 0.2, 0.1, seed=4)
     for label in "abc":
-        splits = {s for s, l in zip(first, labels, strict=True) if l == label}
+        splits = {s for s, lab in zip(first, labels, strict=True) if lab == label}
         assert splits == {"train", "val", "test"}
-    assert sum(1 for s, l in zip(first, labels, strict=True) if l == "a" and s == "test") == 10
+    assert sum(1 for s, lab in zip(first, labels, strict=True) if lab == "a" and s == "test") == 10
 
 
 def test_class_folders_in_any_case_and_duplicates_removed(tmp_path):
@@ -54,13 +54,36 @@ def test_train_tiny_then_litert_matches_keras(tmp_path):
     split_csv.write_text("\n".join(rows) + "\n")
     out = tmp_path / "run"
     code = main(
-        ["train", str(PBC), "--split-csv", str(split_csv), "--epochs", "1", "--image-size", "48",
-         "--alpha", "0.35", "--batch-size", "4", "--out", str(out), "--precise-bn-batches", "2"]
+        [
+            "train",
+            str(PBC),
+            "--split-csv",
+            str(split_csv),
+            "--epochs",
+            "1",
+            "--image-size",
+            "48",
+            "--alpha",
+            "0.35",
+            "--batch-size",
+            "4",
+            "--out",
+            str(out),
+            "--precise-bn-batches",
+            "2",
+        ]
     )
     assert code == 0
     bundle = out / "bundle"
-    for name in ("manifest.json", "wbc_mobilenetv2.tflite", "wbc_mobilenetv2.keras", "metrics.json",
-                 "confusion_matrix.png", "training_curves.png", "MODEL_CARD.md"):
+    for name in (
+        "manifest.json",
+        "wbc_mobilenetv2.tflite",
+        "wbc_mobilenetv2.keras",
+        "metrics.json",
+        "confusion_matrix.png",
+        "training_curves.png",
+        "MODEL_CARD.md",
+    ):
         assert (bundle / name).is_file(), name
     metrics = json.loads((bundle / "metrics.json").read_text())
     assert metrics["litert_keras_max_abs_prob_diff"] <= AGREEMENT_TOLERANCE

@@ -232,3 +232,22 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # load_image checks the declared size right after opening, before any pixel is decoded, and reports it in
 # the message ("image too large: 100000x100000"); Pillow's own check would refuse earlier without the size.
 Image.MAX_IMAGE_PIXELS = None
+
+
+def load_preview(path: str | os.PathLike[str], max_side: int = 480) -> np.ndarray:
+    """A display-size RGB copy of an image (JPEG draft mode: fast even for large files); same errors as
+    :func:`load_image`."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS or max(width, height) > MAX_SIDE:
+                raise ImageTooLargeError(f"image too large: {width}x{height}")
+            image.draft("RGB", (max_side, max_side))
+            image = ImageOps.exif_transpose(image)
+            image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+            return np.asarray(_to_rgb(image), dtype=np.uint8)
+    except ImageLoadError:
+        raise
+    except (OSError, ValueError, SyntaxError) as error:
+        raise UnreadableFileError(f"image cannot be shown: {error}") from None

@@ -1,0 +1,399 @@
+"""A case: the cells of one sample, their labels, the audit trail, and sign-out. Every change is written to
+SQLite and committed before the call returns, so nothing a technician did is lost when the app dies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wbc_desktop.core.differential import Differential, summarize
+from wbc_desktop.core.export import ExportCell
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    id INTEGER PRIMARY KEY,
+    sample_id TEXT NOT NULL DEFAULT '',
+    operator TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    wbc_count REAL,
+    target INTEGER NOT NULL DEFAULT 100,
+    model TEXT NOT NULL DEFAULT '{}',
+    signed_by TEXT,
+    signed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS cells (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    path TEXT NOT NULL,
+    source TEXT,
+    box TEXT,
+    predicted TEXT NOT NULL,
+    probabilities TEXT NOT NULL,
+    label TEXT,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    cell_id INTEGER,
+    at TEXT NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    from_label TEXT,
+    to_label TEXT
+);
+CREATE TABLE IF NOT EXISTS errors (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    path TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cells_by_case ON cells(case_id);
+CREATE INDEX IF NOT EXISTS audit_by_case ON audit(case_id);
+"""
+
+AUTO, REVIEWED, RECLASSIFIED, EXCLUDED = "auto", "reviewed", "reclassified", "excluded"
+EXCLUDE = None  # the label of an excluded cell (artifact, smudge, not a WBC)
+
+
+class CaseLockedError(Exception):
+    """The case was signed out; it can be read and exported but not changed."""
+
+
+def now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+@dataclass
+class Cell:
+    id: int
+    path: str
+    predicted: str
+    probabilities: dict[str, float]
+    label: str | None
+    status: str
+    source: str | None = None
+    box: list[int] | None = None
+
+    @property
+    def confidence(self) -> float:
+        return max(self.probabilities.values()) if self.probabilities else 0.0
+
+    @property
+    def excluded(self) -> bool:
+        return self.status == EXCLUDED
+
+    def needs_review(self, threshold: float) -> bool:
+        """A model call below the confidence threshold that no person has looked at yet."""
+        return self.status == AUTO and self.confidence < threshold
+
+    def to_export(self) -> ExportCell:
+        return ExportCell(
+            self.path,
+            self.label,
+            self.probabilities,
+            self.status,
+            predicted=self.predicted,
+            source=self.source,
+            box=self.box,
+        )
+
+
+@dataclass
+class AuditEntry:
+    at: str
+    who: str
+    action: str
+    cell_id: int | None
+    from_label: str | None
+    to_label: str | None
+
+
+@dataclass
+class CaseInfo:
+    id: int
+    sample_id: str
+    operator: str
+    created: str
+    wbc_count: float | None
+    target: int
+    model: dict
+    signed_by: str | None
+    signed_at: str | None
+    cell_count: int = 0
+
+    @property
+    def signed(self) -> bool:
+        return self.signed_at is not None
+
+
+class CaseStore:
+    """The SQLite file holding every case. One connection; every write is its own committed transaction."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a change is on disk when the call returns, also if the machine loses power right after.
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _write(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
+        with self.db:  # BEGIN ... COMMIT
+            return self.db.execute(sql, tuple(params))
+
+    def create_case(
+        self, sample_id: str = "", operator: str = "", model: dict | None = None, target: int = 100
+    ) -> Case:
+        cursor = self._write(
+            "INSERT INTO cases (sample_id, operator, created, target, model) VALUES (?, ?, ?, ?, ?)",
+            (sample_id, operator, now(), target, json.dumps(model or {})),
+        )
+        return self.open_case(int(cursor.lastrowid))
+
+    def case_infos(self, unfinished_only: bool = False) -> list[CaseInfo]:
+        """Cases newest first, with their number of cells."""
+        rows = self.db.execute(
+            "SELECT c.id, c.sample_id, c.operator, c.created, c.wbc_count, c.target, c.model, c.signed_by, "
+            "c.signed_at, (SELECT COUNT(*) FROM cells WHERE case_id = c.id) FROM cases c ORDER BY c.id DESC"
+        ).fetchall()
+        infos = [_info(row[:9], row[9]) for row in rows]
+        return [info for info in infos if not info.signed] if unfinished_only else infos
+
+    def open_case(self, case_id: int) -> Case:
+        row = self.db.execute(
+            "SELECT id, sample_id, operator, created, wbc_count, target, model, signed_by, signed_at "
+            "FROM cases WHERE id = ?",
+            (case_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no case {case_id}")
+        cells = [
+            Cell(
+                id=r[0],
+                path=r[1],
+                source=r[2],
+                box=json.loads(r[3]) if r[3] else None,
+                predicted=r[4],
+                probabilities=json.loads(r[5]),
+                label=r[6],
+                status=r[7],
+            )
+            for r in self.db.execute(
+                "SELECT id, path, source, box, predicted, probabilities, label, status FROM cells "
+                "WHERE case_id = ? ORDER BY id",
+                (case_id,),
+            )
+        ]
+        errors = [
+            (r[0], r[1])
+            for r in self.db.execute("SELECT path, message FROM errors WHERE case_id = ? ORDER BY id", (case_id,))
+        ]
+        return Case(self, _info(row), cells, errors)
+
+
+def _info(row, cell_count: int = 0) -> CaseInfo:
+    return CaseInfo(
+        id=row[0],
+        sample_id=row[1],
+        operator=row[2],
+        created=row[3],
+        wbc_count=row[4],
+        target=row[5],
+        model=json.loads(row[6] or "{}"),
+        signed_by=row[7],
+        signed_at=row[8],
+        cell_count=cell_count,
+    )
+
+
+@dataclass
+class Case:
+    """One sample's cells. Mutating methods persist first, then update memory, then return."""
+
+    store: CaseStore
+    info: CaseInfo
+    cells: list[Cell] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def id(self) -> int:
+        return self.info.id
+
+    @property
+    def locked(self) -> bool:
+        return self.info.signed
+
+    def _check_open(self) -> None:
+        if self.locked:
+            raise CaseLockedError(f"case {self.info.sample_id or self.id} is signed out and cannot be changed")
+
+    def cell(self, cell_id: int) -> Cell:
+        for cell in self.cells:
+            if cell.id == cell_id:
+                return cell
+        raise KeyError(f"no cell {cell_id} in case {self.id}")
+
+    def add_results(self, results: Iterable[tuple[str, str, dict[str, float]]]) -> list[Cell]:
+        """Add classified cells ``(path, label, probabilities)`` in one transaction (one disk sync)."""
+        self._check_open()
+        added = []
+        with self.store.db:
+            for path, label, probabilities in results:
+                cursor = self.store.db.execute(
+                    "INSERT INTO cells (case_id, path, predicted, probabilities, label, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.id, path, label, json.dumps(probabilities), label, AUTO),
+                )
+                added.append(Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO))
+        self.cells.extend(added)
+        return added
+
+    def add_result(self, path: str, label: str, probabilities: dict[str, float]) -> Cell:
+        return self.add_results([(path, label, probabilities)])[0]
+
+    def add_errors(self, errors: Iterable[tuple[str, str]]) -> None:
+        errors = list(errors)
+        with self.store.db:
+            self.store.db.executemany(
+                "INSERT INTO errors (case_id, path, message) VALUES (?, ?, ?)", [(self.id, p, m) for p, m in errors]
+            )
+        self.errors.extend(errors)
+
+    def add_error(self, path: str, message: str) -> None:
+        self.add_errors([(path, message)])
+
+    def set_label(self, cell_id: int, label: str | None, who: str) -> Cell:
+        """Reclassify a cell (``label=None`` excludes it); confirming the model's call marks it reviewed."""
+        self._check_open()
+        cell = self.cell(cell_id)
+        if label is None:
+            status, action = EXCLUDED, "exclude"
+        elif label == cell.predicted:
+            status, action = REVIEWED, "confirm" if cell.label == label else "reclassify"
+        else:
+            status, action = RECLASSIFIED, "reclassify"
+        previous = cell.label
+        with self.store.db:
+            self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
+            self.store.db.execute(
+                "INSERT INTO audit (case_id, cell_id, at, who, action, from_label, to_label) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.id, cell_id, now(), who, action, previous, label),
+            )
+        cell.label, cell.status = label, status
+        return cell
+
+    def confirm(self, cell_id: int, who: str) -> Cell:
+        """The technician agrees with the cell's current label."""
+        cell = self.cell(cell_id)
+        if cell.excluded:
+            return cell
+        return self.set_label(cell_id, cell.label, who)
+
+    def update_details(
+        self,
+        *,
+        sample_id: str | None = None,
+        operator: str | None = None,
+        wbc_count: float | bool | None = False,
+        target: int | None = None,
+    ) -> None:
+        """Change the case's header fields (``wbc_count=None`` clears it; ``False`` leaves it)."""
+        self._check_open()
+        info = self.info
+        if sample_id is not None:
+            info.sample_id = sample_id
+        if operator is not None:
+            info.operator = operator
+        if wbc_count is not False:
+            info.wbc_count = wbc_count  # type: ignore[assignment]
+        if target is not None:
+            info.target = target
+        self.store._write(
+            "UPDATE cases SET sample_id = ?, operator = ?, wbc_count = ?, target = ? WHERE id = ?",
+            (info.sample_id, info.operator, info.wbc_count, info.target, self.id),
+        )
+
+    def set_model(self, model: dict) -> None:
+        self.info.model = dict(model)
+        self.store._write("UPDATE cases SET model = ? WHERE id = ?", (json.dumps(model), self.id))
+
+    def sign_out(self, who: str) -> None:
+        """Record who signed the differential and when; the case is locked from then on."""
+        self._check_open()
+        if not who.strip():
+            raise ValueError("sign-out needs the name of the person signing")
+        at = now()
+        with self.store.db:
+            self.store.db.execute("UPDATE cases SET signed_by = ?, signed_at = ? WHERE id = ?", (who, at, self.id))
+            self.store.db.execute(
+                "INSERT INTO audit (case_id, cell_id, at, who, action) VALUES (?, NULL, ?, ?, 'sign-out')",
+                (self.id, at, who),
+            )
+        self.info.signed_by, self.info.signed_at = who, at
+
+    def audit(self) -> list[AuditEntry]:
+        return [
+            AuditEntry(*row)
+            for row in self.store.db.execute(
+                "SELECT at, who, action, cell_id, from_label, to_label FROM audit WHERE case_id = ? ORDER BY id",
+                (self.id,),
+            )
+        ]
+
+    def differential(
+        self,
+        classes: tuple[str, ...],
+        reference_ranges: dict[str, tuple[float, float]] | None = None,
+    ) -> Differential:
+        return summarize(
+            (cell.label for cell in self.cells),
+            classes=classes,
+            wbc_count=self.info.wbc_count,
+            reference_ranges=reference_ranges,
+            target=self.info.target,
+        )
+
+    def review_counts(self) -> dict[str, int]:
+        """How many cells a person reviewed (confirmed), reclassified or excluded."""
+        counts = {REVIEWED: 0, RECLASSIFIED: 0, EXCLUDED: 0, AUTO: 0}
+        for cell in self.cells:
+            counts[cell.status] = counts.get(cell.status, 0) + 1
+        return counts
+
+    def header(self) -> dict:
+        info = self.info
+        return {
+            "id": info.id,
+            "sample_id": info.sample_id,
+            "operator": info.operator,
+            "created": info.created,
+            "wbc_count": info.wbc_count,
+            "target": info.target,
+            "signed_by": info.signed_by,
+            "signed_at": info.signed_at,
+            "review": self.review_counts(),
+        }
+
+
+def case_report(
+    case: Case, classes: tuple[str, ...], reference_ranges=None
+) -> tuple[list[ExportCell], Differential, dict]:
+    """What the exports of a case contain: its cells, its differential and the JSON document."""
+    from wbc_desktop.core.export import build_report
+
+    cells = [cell.to_export() for cell in case.cells]
+    differential = case.differential(classes, reference_ranges)
+    report = build_report(cells, differential, model=case.info.model, errors=case.errors, case=case.header())
+    return cells, differential, report

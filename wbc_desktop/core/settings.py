@@ -1,0 +1,50 @@
+"""Lab settings as plain data (the GUI persists them with QSettings; the CLI uses the defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wbc_desktop.core.differential import CLASSES, DEFAULT_REFERENCE_RANGES
+
+
+@dataclass
+class LabSettings:
+    reference_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_REFERENCE_RANGES))
+    target_count: int = 100
+    review_threshold: float | None = None  # None: the model manifest's calibrated threshold
+    key_map: dict[str, str] = field(default_factory=lambda: {str(i + 1): c for i, c in enumerate(CLASSES)})
+    operator: str = ""
+
+    def effective_threshold(self, model_threshold: float) -> float:
+        return self.review_threshold if self.review_threshold is not None else model_threshold
+
+    def to_dict(self) -> dict:
+        return {
+            "reference_ranges": {k: list(v) for k, v in self.reference_ranges.items()},
+            "target_count": self.target_count,
+            "review_threshold": self.review_threshold,
+            "key_map": dict(self.key_map),
+            "operator": self.operator,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LabSettings:
+        """Build from stored data, falling back to defaults for anything missing or malformed."""
+        settings = cls()
+        try:
+            ranges = data.get("reference_ranges") or {}
+            for label, pair in ranges.items():
+                low, high = float(pair[0]), float(pair[1])
+                if low <= high:
+                    settings.reference_ranges[label] = (low, high)
+            target = int(data.get("target_count", settings.target_count))
+            settings.target_count = target if target in (100, 200) else 100
+            threshold = data.get("review_threshold")
+            settings.review_threshold = float(threshold) if threshold not in (None, "") else None
+            keys = data.get("key_map") or {}
+            if sorted(keys) == sorted(settings.key_map) and set(keys.values()) <= set(CLASSES):
+                settings.key_map = {str(k): str(v) for k, v in keys.items()}
+            settings.operator = str(data.get("operator", ""))
+        except (TypeError, ValueError, AttributeError, IndexError):
+            return cls()
+        return settings

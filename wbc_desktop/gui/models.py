@@ -1,0 +1,182 @@
+"""Qt item models over a case: the cells (table and gallery) and the differential."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+
+from wbc_desktop.core.case import Case, Cell
+from wbc_desktop.core.differential import Differential
+
+CELL_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+GROUP_ROLE = Qt.ItemDataRole.UserRole + 2
+REVIEW_GROUP = "review"
+EXCLUDED_GROUP = "excluded"
+
+STATUS_TEXT = {
+    "auto": "model",
+    "reviewed": "reviewed",
+    "reclassified": "reclassified",
+    "excluded": "excluded",
+}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class CellTableModel(QAbstractTableModel):
+    """One row per cell of the current case: thumbnail + file, class, confidence, status."""
+
+    COLUMNS = ("File", "Class", "Confidence", "Status")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.case: Case | None = None
+        self.threshold = 0.9
+        self._thumbnails: dict[int, QPixmap] = {}
+        self._row_of: dict[int, int] = {}
+
+    # --- feeding -------------------------------------------------------------------------------------------
+    def set_case(self, case: Case | None) -> None:
+        self.beginResetModel()
+        self.case = case
+        self._thumbnails.clear()
+        self._row_of = {cell.id: row for row, cell in enumerate(case.cells)} if case else {}
+        self.endResetModel()
+
+    def cells_added(self, cells: list[Cell], thumbnails: list[QPixmap | None]) -> None:
+        """Call after ``case.add_results`` appended ``cells`` (one row insertion for the whole block)."""
+        assert self.case is not None
+        last = len(self.case.cells) - 1
+        first = last - len(cells) + 1
+        self.beginInsertRows(QModelIndex(), first, last)
+        for offset, (cell, thumbnail) in enumerate(zip(cells, thumbnails, strict=True)):
+            self._row_of[cell.id] = first + offset
+            if thumbnail is not None:
+                self._thumbnails[cell.id] = thumbnail
+        self.endInsertRows()
+
+    def set_thumbnail(self, cell_id: int, thumbnail: QPixmap) -> None:
+        self._thumbnails[cell_id] = thumbnail
+        row = self._row_of.get(cell_id)
+        if row is not None:
+            index = self.index(row, 0)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def cell_changed(self, cell_id: int) -> None:
+        row = self._row_of.get(cell_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold = threshold
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, len(self.COLUMNS) - 1))
+
+    # --- lookup ----------------------------------------------------------------------------------------------
+    def cell_at(self, row: int) -> Cell | None:
+        if self.case is None or not 0 <= row < len(self.case.cells):
+            return None
+        return self.case.cells[row]
+
+    def row_of(self, cell_id: int) -> int | None:
+        return self._row_of.get(cell_id)
+
+    def group_of(self, cell: Cell) -> str:
+        if cell.needs_review(self.threshold):
+            return REVIEW_GROUP
+        return cell.label if cell.label is not None else EXCLUDED_GROUP
+
+    def thumbnail(self, cell_id: int) -> QPixmap | None:
+        return self._thumbnails.get(cell_id)
+
+    # --- Qt model API ----------------------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() or self.case is None else len(self.case.cells)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        cell = self.cell_at(index.row()) if index.isValid() else None
+        if cell is None:
+            return None
+        column = index.column()
+        if role == CELL_ID_ROLE:
+            return cell.id
+        if role == GROUP_ROLE:
+            return self.group_of(cell)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return cell.path.replace("\\", "/").rsplit("/", 1)[-1]
+            if column == 1:
+                return cell.label or "excluded"
+            if column == 2:
+                return f"{cell.confidence:.1%}"
+            if column == 3:
+                text = STATUS_TEXT.get(cell.status, cell.status)
+                return "needs review" if cell.needs_review(self.threshold) else text
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            pixmap = self._thumbnails.get(cell.id)
+            return QIcon(pixmap) if pixmap is not None else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return cell.source or cell.path
+        if role == Qt.ItemDataRole.ForegroundRole and column == 3 and cell.needs_review(self.threshold):
+            return QBrush(QColor("#b45309"))
+        return None
+
+
+class DifferentialModel(QAbstractTableModel):
+    """The differential table: per class count, %, 95 % CI, absolute count, reference, flag."""
+
+    COLUMNS = ("Class", "Count", "%", "95% CI", "×10⁹/L", "Reference %", "Flag")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.differential: Differential | None = None
+
+    def set_differential(self, differential: Differential) -> None:
+        self.beginResetModel()
+        self.differential = differential
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() or self.differential is None else len(self.differential.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or self.differential is None:
+            return None
+        row = self.differential.rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            values = (
+                row.label.capitalize(),
+                str(row.count),
+                f"{row.percent:.1f}",
+                f"{row.ci_low:.1f}–{row.ci_high:.1f}" if self.differential.total else "–",
+                f"{row.absolute:.2f}" if row.absolute is not None else "",
+                f"{row.reference[0]:g}–{row.reference[1]:g}" if row.reference else "",
+                row.flag,
+            )
+            return values[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
+            return int(Qt.AlignmentFlag.AlignCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and column == 6 and row.flag:
+            return QBrush(QColor("#b91c1c" if row.flag == "H" else "#1d4ed8"))
+        return None

@@ -1,0 +1,87 @@
+"""One-page PDF report of a case (QTextDocument rendered by QPdfWriter)."""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF
+from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+from wbc_desktop import __version__
+from wbc_desktop.core.case import Case
+from wbc_desktop.core.differential import Differential
+from wbc_desktop.core.export import ExportError
+
+
+def report_html(case: Case, differential: Differential) -> str:
+    info = case.info
+    model = info.model or {}
+    review = case.review_counts()
+    escape = html.escape
+    rows = "".join(
+        f"<tr><td>{escape(row.label.capitalize())}</td><td align=center>{row.count}</td>"
+        f"<td align=center>{row.percent:.1f}</td>"
+        f"<td align=center>{row.ci_low:.1f}–{row.ci_high:.1f}</td>"
+        f"<td align=center>{'' if row.absolute is None else f'{row.absolute:.2f}'}</td>"
+        f"<td align=center>{'' if row.reference is None else f'{row.reference[0]:g}–{row.reference[1]:g}'}</td>"
+        f"<td align=center><b>{row.flag}</b></td></tr>"
+        for row in differential.rows
+    )
+    signed = (
+        f"Signed out by <b>{escape(info.signed_by or '')}</b> at {escape(info.signed_at or '')}"
+        if info.signed
+        else "NOT SIGNED OUT: preliminary report"
+    )
+    model_text = escape(
+        f"{model.get('name', '?')} {model.get('version', '')} (sha256 {str(model.get('sha256', ''))[:12]}…)"
+    )
+    wbc = f"{info.wbc_count:.2f} ×10⁹/L" if info.wbc_count else "not entered"
+    return f"""
+    <h2>WBC differential</h2>
+    <table cellspacing=0 cellpadding=3>
+      <tr><td><b>Sample</b></td><td>{escape(info.sample_id or "(no ID)")}</td>
+          <td><b>Operator</b></td><td>{escape(info.operator or "")}</td></tr>
+      <tr><td><b>Case created</b></td><td>{escape(info.created[:16].replace("T", " "))}</td>
+          <td><b>Total WBC</b></td><td>{wbc}</td></tr>
+      <tr><td><b>Model</b></td><td colspan=3>{model_text}</td></tr>
+    </table>
+    <p></p>
+    <table border=1 cellspacing=0 cellpadding=4 width=100%>
+      <tr><th>Class</th><th>Count</th><th>%</th><th>95% CI (%)</th><th>×10⁹/L</th><th>Reference %</th><th>Flag</th></tr>
+      {rows}
+      <tr><td><b>Total counted</b></td><td align=center><b>{differential.total}</b></td>
+          <td colspan=5>target {differential.target}; excluded {differential.excluded}</td></tr>
+    </table>
+    <p>Cells reviewed (confirmed): {review.get("reviewed", 0)} · reclassified: {review.get("reclassified", 0)} ·
+       excluded: {review.get("excluded", 0)} · model calls not reviewed: {review.get("auto", 0)}</p>
+    <p>95% CI: exact Clopper–Pearson (as Rümke's tables). H/L: outside the lab's reference interval.</p>
+    <p></p>
+    <p>{signed}</p>
+    <p style="color:#555">WBC Desktop {__version__}. Machine classification, reviewed by a technician.</p>
+    """
+
+
+def write_pdf(path: str | os.PathLike[str], case: Case, differential: Differential) -> None:
+    """Render the one-page report; written to a temp file and renamed, like every export."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ExportError(f"cannot write {target}: folder {target.parent} does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    try:
+        writer = QPdfWriter(temporary)
+        writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+        writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
+        writer.setResolution(300)
+        writer.setTitle(f"WBC differential {case.info.sample_id}")
+        document = QTextDocument()
+        document.setHtml(report_html(case, differential))
+        document.print_(writer)
+        del writer  # flushes and closes the file
+        os.replace(temporary, target)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise ExportError(f"cannot write {target}: {error.strerror or error}") from None

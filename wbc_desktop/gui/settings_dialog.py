@@ -1,0 +1,113 @@
+"""Settings: reference ranges, target count, review threshold, key map, operator; with Restore defaults."""
+
+from __future__ import annotations
+
+import copy
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+)
+
+from wbc_desktop.core.differential import CLASSES
+from wbc_desktop.core.settings import LabSettings
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: LabSettings, classifier=None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.model_threshold = classifier.review_threshold if classifier is not None else 0.9
+        self.ranges: dict[str, tuple[QDoubleSpinBox, QDoubleSpinBox]] = {}
+        ranges_box = QGroupBox("Reference ranges (% of WBC)")
+        grid = QGridLayout(ranges_box)
+        for row, label in enumerate(CLASSES):
+            low, high = QDoubleSpinBox(), QDoubleSpinBox()
+            for spin in (low, high):
+                spin.setRange(0.0, 100.0)
+                spin.setDecimals(1)
+            grid.addWidget(QLabel(label.capitalize()), row, 0)
+            grid.addWidget(low, row, 1)
+            grid.addWidget(QLabel("–"), row, 2)
+            grid.addWidget(high, row, 3)
+            self.ranges[label] = (low, high)
+
+        self.target = QComboBox()
+        self.target.addItems(["100", "200"])
+        self.use_model_threshold = QCheckBox("Use the model's calibrated threshold")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setDecimals(2)
+        self.use_model_threshold.toggled.connect(lambda on: self.threshold.setEnabled(not on))
+        self.operator = QLineEdit()
+        self.keys: dict[str, QComboBox] = {}
+        keys_box = QGroupBox("Keys for reclassifying (0 or X excludes)")
+        keys_form = QFormLayout(keys_box)
+        for key in ("1", "2", "3", "4", "5"):
+            combo = QComboBox()
+            combo.addItems(list(CLASSES))
+            keys_form.addRow(f"Key {key}", combo)
+            self.keys[key] = combo
+
+        form = QFormLayout()
+        form.addRow("Target count", self.target)
+        form.addRow("Review threshold", self.threshold)
+        form.addRow("", self.use_model_threshold)
+        form.addRow("Operator", self.operator)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
+        self.buttons = buttons
+        layout = QVBoxLayout(self)
+        layout.addWidget(ranges_box)
+        layout.addLayout(form)
+        layout.addWidget(keys_box)
+        layout.addWidget(buttons)
+        self.show_settings(settings)
+
+    def show_settings(self, settings: LabSettings) -> None:
+        for label, (low, high) in self.ranges.items():
+            pair = settings.reference_ranges.get(label, (0.0, 100.0))
+            low.setValue(pair[0])
+            high.setValue(pair[1])
+        self.target.setCurrentText(str(settings.target_count))
+        self.use_model_threshold.setChecked(settings.review_threshold is None)
+        self.threshold.setValue(settings.effective_threshold(self.model_threshold))
+        self.threshold.setEnabled(settings.review_threshold is not None)
+        self.operator.setText(settings.operator)
+        for key, combo in self.keys.items():
+            combo.setCurrentText(settings.key_map.get(key, CLASSES[int(key) - 1]))
+
+    def restore_defaults(self) -> None:
+        defaults = LabSettings()
+        defaults.operator = self.operator.text()  # a person's name is not a lab default
+        self.show_settings(defaults)
+
+    def result_settings(self) -> LabSettings:
+        settings = copy.deepcopy(LabSettings())
+        settings.reference_ranges = {
+            label: (min(low.value(), high.value()), max(low.value(), high.value()))
+            for label, (low, high) in self.ranges.items()
+        }
+        settings.target_count = int(self.target.currentText())
+        settings.review_threshold = None if self.use_model_threshold.isChecked() else self.threshold.value()
+        settings.operator = self.operator.text().strip()
+        chosen = {key: combo.currentText() for key, combo in self.keys.items()}
+        if len(set(chosen.values())) == len(chosen):  # a key map that gives two keys one class is ignored
+            settings.key_map = chosen
+        return settings

@@ -1,0 +1,66 @@
+"""The differential: the table (over DifferentialModel), progress toward the target, and the WBC count."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wbc_desktop.core.differential import Differential
+from wbc_desktop.gui.models import DifferentialModel
+
+
+class DifferentialPanel(QWidget):
+    wbc_count_changed = Signal(object)  # float or None
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = DifferentialModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(190)
+        self.target = QProgressBar()
+        self.target.setFormat("%v of %m cells counted")
+        self.summary = QLabel("")
+        self.wbc_count = QDoubleSpinBox()
+        self.wbc_count.setRange(0.0, 500.0)
+        self.wbc_count.setDecimals(2)
+        self.wbc_count.setSpecialValueText("not entered")
+        self.wbc_count.setSuffix(" ×10⁹/L")
+        self.wbc_count.valueChanged.connect(self._wbc_changed)
+        form = QFormLayout()
+        form.addRow("Total WBC count", self.wbc_count)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.target)
+        layout.addLayout(form)
+        layout.addWidget(self.summary)
+
+    def _wbc_changed(self, value: float) -> None:
+        self.wbc_count_changed.emit(value if value > 0 else None)
+
+    def set_wbc_count(self, value: float | None) -> None:
+        self.wbc_count.blockSignals(True)
+        self.wbc_count.setValue(value or 0.0)
+        self.wbc_count.blockSignals(False)
+
+    def show_differential(self, differential: Differential, review: dict[str, int], needs_review: int) -> None:
+        self.model.set_differential(differential)
+        self.target.setMaximum(differential.target)
+        self.target.setValue(min(differential.total, differential.target))
+        self.target.setFormat(f"{differential.total} of {differential.target} cells counted")
+        self.summary.setText(
+            f"Excluded: {differential.excluded} · needs review: {needs_review} · reviewed: "
+            f"{review.get('reviewed', 0)} · reclassified: {review.get('reclassified', 0)}"
+        )

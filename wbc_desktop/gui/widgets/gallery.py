@@ -1,0 +1,128 @@
+"""Gallery: thumbnails in one column per group (Review, each class, Excluded); drag a cell to reclassify."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QMimeData, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
+
+from wbc_desktop.gui.models import CELL_ID_ROLE, EXCLUDED_GROUP, GROUP_ROLE, REVIEW_GROUP
+
+CELL_MIME = "application/x-wbc-cell-ids"
+
+
+def encode_cell_ids(ids: list[int]) -> QMimeData:
+    mime = QMimeData()
+    mime.setData(CELL_MIME, QByteArray(",".join(str(i) for i in ids).encode()))
+    return mime
+
+
+def decode_cell_ids(mime: QMimeData) -> list[int]:
+    if not mime.hasFormat(CELL_MIME):
+        return []
+    text = bytes(mime.data(CELL_MIME).data()).decode()
+    return [int(part) for part in text.split(",") if part.strip().isdigit()]
+
+
+class GroupFilter(QSortFilterProxyModel):
+    """The cells of one group, first column only."""
+
+    def __init__(self, group: str, parent=None):
+        super().__init__(parent)
+        self.group = group
+        self.setDynamicSortFilter(True)
+
+    def filterAcceptsRow(self, source_row, source_parent) -> bool:
+        index = self.sourceModel().index(source_row, 0, source_parent)
+        return index.data(GROUP_ROLE) == self.group
+
+    def filterAcceptsColumn(self, source_column, source_parent) -> bool:
+        return source_column == 0
+
+    def mimeTypes(self) -> list[str]:
+        return [CELL_MIME]
+
+    def mimeData(self, indexes) -> QMimeData:
+        return encode_cell_ids(sorted({index.data(CELL_ID_ROLE) for index in indexes}))
+
+
+class GroupColumn(QListView):
+    """A column of thumbnails that accepts cells dropped from another column."""
+
+    cells_dropped = Signal(list, str)  # cell ids, target group
+
+    def __init__(self, group: str, parent=None):
+        super().__init__(parent)
+        self.group = group
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setIconSize(QSize(56, 56))
+        self.setUniformItemSizes(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setAcceptDrops(group != REVIEW_GROUP)
+        self.setDropIndicatorShown(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.setDefaultDropAction(Qt.DropAction.MoveAction)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(CELL_MIME) and self.group != REVIEW_GROUP:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        ids = decode_cell_ids(event.mimeData())
+        if ids and self.group != REVIEW_GROUP:
+            event.setDropAction(Qt.DropAction.CopyAction)  # the model, not the view, moves the cell
+            event.accept()
+            self.cells_dropped.emit(ids, self.group)
+        else:
+            event.ignore()
+
+
+class Gallery(QWidget):
+    """Side-by-side group columns with a header each showing the group's size."""
+
+    reclassify_requested = Signal(list, object)  # cell ids, class name or None (exclude)
+
+    def __init__(self, source_model, classes: tuple[str, ...], parent=None):
+        super().__init__(parent)
+        self.source_model = source_model
+        self.columns: dict[str, GroupColumn] = {}
+        self.headers: dict[str, QLabel] = {}
+        self.filters: dict[str, GroupFilter] = {}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for group in (REVIEW_GROUP, *classes, EXCLUDED_GROUP):
+            box = QVBoxLayout()
+            header = QLabel()
+            header.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            header.setStyleSheet("font-weight: 600; padding: 2px;")
+            proxy = GroupFilter(group, self)
+            proxy.setSourceModel(source_model)
+            column = GroupColumn(group)
+            column.setModel(proxy)
+            column.cells_dropped.connect(self._dropped)
+            box.addWidget(header)
+            box.addWidget(column, 1)
+            layout.addLayout(box, 1)
+            self.columns[group], self.headers[group], self.filters[group] = column, header, proxy
+            for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
+                signal.connect(self.refresh_headers)
+        self.refresh_headers()
+
+    def _dropped(self, ids: list[int], group: str) -> None:
+        self.reclassify_requested.emit(ids, None if group == EXCLUDED_GROUP else group)
+
+    def refresh_headers(self, *args) -> None:
+        for group, header in self.headers.items():
+            title = "Needs review" if group == REVIEW_GROUP else group.capitalize()
+            header.setText(f"{title} ({self.filters[group].rowCount()})")
+
+    def invalidate(self) -> None:
+        """Re-sort cells into groups after labels or the threshold changed."""
+        for proxy in self.filters.values():
+            proxy.invalidate()
+        self.refresh_headers()

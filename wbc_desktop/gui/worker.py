@@ -1,0 +1,127 @@
+"""Background work for the window: model loading and discovery + classification, off the GUI thread.
+
+Each task is a QRunnable on the global QThreadPool that reports through signals (delivered queued to the GUI
+thread). Classification drives the same ``classify_iter`` generator as the CLI; the cancel flag is checked at
+every yield, so Cancel answers within one small batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtGui import QImage
+
+from wbc_desktop.core.images import discover, load_image
+from wbc_desktop.core.pipeline import classify_iter
+
+THUMBNAIL_SIZE = 72
+
+
+def thumbnail_image(array: np.ndarray, size: int = THUMBNAIL_SIZE) -> QImage:
+    """A small QImage (safe to build off the GUI thread, unlike QPixmap)."""
+    image = Image.fromarray(array)
+    image.thumbnail((size, size), Image.Resampling.BILINEAR)
+    data = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+    height, width, _ = data.shape
+    return QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+class ModelLoadSignals(QObject):
+    loaded = Signal(object)
+    failed = Signal(str)
+
+
+class ModelLoadTask(QRunnable):
+    """Load (and verify) the model once, in the background, so the window shows at once."""
+
+    def __init__(self, model_dir: Path | None):
+        super().__init__()
+        self.model_dir = model_dir
+        self.signals = ModelLoadSignals()
+
+    def run(self) -> None:
+        from wbc_desktop.inference.litert import load_classifier
+        from wbc_desktop.inference.manifest import ModelError
+
+        try:
+            classifier = load_classifier(self.model_dir)
+        except ModelError as error:
+            self.signals.failed.emit(str(error))
+            return
+        except Exception as error:
+            self.signals.failed.emit(f"the model could not be loaded: {error}")
+            return
+        self.signals.loaded.emit(classifier)
+
+
+class ClassifySignals(QObject):
+    discovered = Signal(int, list)  # number of images, [(path, message)] discovery problems
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Last item on a task's queue."""
+
+    cancelled: bool
+
+
+class ClassifyTask(QRunnable):
+    """Discover images under the dropped paths and classify them one batch at a time.
+
+    Results go onto ``self.results`` (``(CellResult, QImage | None)``, then one :class:`Finished`); the window
+    drains that queue on a timer with a time budget, so a fast model can never flood the GUI thread.
+    """
+
+    def __init__(self, inputs: list[str], classifier, batch_size: int = 8):
+        super().__init__()
+        self.inputs = inputs
+        self.classifier = classifier
+        self.batch_size = batch_size
+        self.signals = ClassifySignals()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.total = 0
+        self.started = time.monotonic()
+        self._cancel = threading.Event()
+        self.done = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.done.set()
+
+    def _run(self) -> None:
+        found = discover(self.inputs)
+        self.total = len(found.images)
+        self.signals.discovered.emit(self.total, [(str(p), m) for p, m in found.errors])
+        thumbnails: dict[Path, QImage] = {}
+
+        def load_with_thumbnail(path: Path) -> np.ndarray:
+            array = load_image(path)
+            thumbnails[path] = thumbnail_image(array)
+            return array
+
+        self.started = time.monotonic()
+        try:
+            for result in classify_iter(
+                found.images, self.classifier, batch_size=self.batch_size, loader=load_with_thumbnail
+            ):
+                if self._cancel.is_set():
+                    break
+                self.results.put((result, thumbnails.pop(result.path, None)))
+        finally:
+            self.results.put(Finished(self._cancel.is_set()))
