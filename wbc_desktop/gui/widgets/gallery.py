@@ -53,8 +53,15 @@ class GroupColumn(QListView):
     def __init__(self, group: str, parent=None):
         super().__init__(parent)
         self.group = group
-        self.setViewMode(QListView.ViewMode.ListMode)
-        self.setIconSize(QSize(56, 56))
+        # Icons flow left to right and wrap: a narrow column shows one thumbnail per row, a wide one several.
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setIconSize(QSize(64, 64))
+        self.setGridSize(QSize(76, 90))
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setUniformItemSizes(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)

@@ -1,0 +1,93 @@
+"""Throughput of the app's runtime (LiteRT) vs the same model in TensorFlow/Keras, measured in one run.
+
+    python benchmarks/count_throughput.py [IMAGE_FOLDER] [--limit N]
+
+Prints images/s for (a) the full `count` pipeline (decode + resize + classify) with LiteRT and with Keras, and
+(b) the model alone on pre-decoded arrays, and the LiteRT/Keras ratios. Needs the `train` extra for Keras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from wbc_desktop.core.images import discover, load_image, resize_for_model  # noqa: E402
+from wbc_desktop.core.pipeline import classify_iter  # noqa: E402
+from wbc_desktop.inference.base import softmax  # noqa: E402
+from wbc_desktop.inference.litert import load_classifier  # noqa: E402
+from wbc_desktop.paths import model_store_dir  # noqa: E402
+
+
+class KerasClassifier:
+    """The bundled `.keras` model behind the same interface as the LiteRT classifier."""
+
+    def __init__(self, model_dir: Path, reference):
+        import keras
+
+        self.model = keras.models.load_model(model_dir / "wbc_mobilenetv2.keras")
+        self.classes, self.size, self.temperature = (
+            reference.classes,
+            reference.manifest.input_size,
+            reference.temperature,
+        )
+
+    def predict(self, images):
+        batch = np.stack([resize_for_model(image, self.size) for image in images]).astype(np.float32)
+        logits = self.model.predict_on_batch(batch)[0]
+        return softmax(np.asarray(logits), self.temperature)
+
+
+def rate(run, count: int) -> float:
+    started = time.perf_counter()
+    run()
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder", nargs="?", default=str(Path(__file__).parent.parent / "tests" / "fixtures" / "pbc"))
+    parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=16)
+    args = parser.parse_args()
+    paths = discover([args.folder]).images[: args.limit]
+    litert = load_classifier()
+    keras_model = KerasClassifier(model_store_dir(), litert)
+    for classifier in (litert, keras_model):  # warm-up: graph building, allocation
+        classifier.predict([load_image(paths[0])] * args.batch_size)
+
+    pipeline = {}
+    for name, classifier in (("LiteRT", litert), ("Keras", keras_model)):
+        pipeline[name] = rate(
+            lambda c=classifier: list(classify_iter(paths, c, batch_size=args.batch_size)), len(paths)
+        )
+    arrays = [resize_for_model(load_image(p), litert.manifest.input_size) for p in paths]
+    model_only = {}
+    for name, classifier in (("LiteRT", litert), ("Keras", keras_model)):
+
+        def run(c=classifier):
+            for start in range(0, len(arrays), args.batch_size):
+                c.predict(arrays[start : start + args.batch_size])
+
+        model_only[name] = rate(run, len(arrays))
+
+    print(f"{len(paths)} images from {args.folder}, batch {args.batch_size}, {os.cpu_count()} CPU cores")
+    print(
+        f"count pipeline (decode+resize+classify): LiteRT {pipeline['LiteRT']:.1f} img/s, "
+        f"Keras {pipeline['Keras']:.1f} img/s, ratio {pipeline['LiteRT'] / pipeline['Keras']:.2f}x"
+    )
+    print(
+        f"model only (pre-decoded arrays):        LiteRT {model_only['LiteRT']:.1f} img/s, "
+        f"Keras {model_only['Keras']:.1f} img/s, ratio {model_only['LiteRT'] / model_only['Keras']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""``wbc-desktop self-test``: check an installation end to end, offscreen, and say what failed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK
+
+
+def run_self_test(args: argparse.Namespace) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    failures: list[str] = []
+    started = time.monotonic()
+
+    def check(name: str, ok: bool, detail: str = "") -> bool:
+        print(f"[{'ok' if ok else 'FAIL'}] {name}{': ' + detail if detail else ''}", flush=True)
+        if not ok:
+            failures.append(name)
+        return ok
+
+    from wbc_desktop.core.images import load_image
+    from wbc_desktop.inference.litert import load_classifier
+    from wbc_desktop.inference.manifest import ModelError
+    from wbc_desktop.paths import resource
+
+    try:
+        classifier = load_classifier(args.model)
+        check("model loads and its sha256 matches the manifest", True, f"{classifier.name} {classifier.version}")
+    except ModelError as error:
+        check("model loads and its sha256 matches the manifest", False, str(error))
+        return EXIT_NOTHING
+
+    samples = sorted(resource("samples").glob("*.jpg"))
+    check("sample images shipped", len(samples) == len(classifier.classes), f"{len(samples)} found")
+    results = []
+    for path in samples:
+        probabilities = classifier.predict([load_image(path)])[0]
+        predicted = classifier.classes[int(probabilities.argmax())]
+        results.append((path, predicted, dict(zip(classifier.classes, map(float, probabilities), strict=True))))
+        check(
+            f"sample {path.stem} classified as {path.stem}",
+            predicted == path.stem,
+            f"{predicted} {probabilities.max():.1%}",
+        )
+
+    from wbc_desktop.core.case import CaseStore, case_report
+    from wbc_desktop.core.export import write_csv, write_json
+
+    with tempfile.TemporaryDirectory(prefix="wbc-self-test-") as folder:
+        folder = Path(folder)
+        store = CaseStore(folder / "cases.sqlite")
+        case = store.create_case(sample_id="SELF-TEST", operator="self-test", model={"name": classifier.name})
+        case.add_results((str(p), label, probs) for p, label, probs in results)
+        if case.cells:
+            case.set_label(case.cells[0].id, None, "self-test")
+        case.sign_out("self-test")
+        reopened = store.open_case(case.id)
+        check("case saved and reopened", len(reopened.cells) == len(results) and reopened.locked)
+        classes = tuple(classifier.classes)
+        cells, differential, report = case_report(reopened, classes)
+        write_csv(folder / "case.csv", cells, classes, differential)
+        write_json(folder / "case.json", report)
+        check(
+            "CSV and JSON exports written", (folder / "case.csv").stat().st_size > 0 and (folder / "case.json").exists()
+        )
+        try:
+            from PySide6.QtWidgets import QApplication
+
+            from wbc_desktop.gui.report import write_pdf
+
+            app = QApplication.instance() or QApplication([])  # noqa: F841 - fonts need an application
+            write_pdf(folder / "case.pdf", reopened, differential)
+            check("PDF report written", (folder / "case.pdf").read_bytes().startswith(b"%PDF"))
+        except Exception as error:
+            check("PDF report written", False, str(error))
+        store.close()
+
+    if getattr(sys, "frozen", False):
+        import importlib.util
+
+        check("TensorFlow is not in the frozen app", importlib.util.find_spec("tensorflow") is None)
+    print(f"self-test {'passed' if not failures else 'FAILED'} in {time.monotonic() - started:.1f} s", flush=True)
+    if failures:
+        print("failed: " + "; ".join(failures), file=sys.stderr)
+        return EXIT_NOTHING
+    return EXIT_OK
