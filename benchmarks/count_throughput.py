@@ -19,11 +19,11 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wbc_desktop.core.images import discover, load_image, resize_for_model  # noqa: E402
-from wbc_desktop.core.pipeline import classify_iter  # noqa: E402
-from wbc_desktop.inference.base import softmax  # noqa: E402
-from wbc_desktop.inference.litert import load_classifier  # noqa: E402
-from wbc_desktop.paths import model_store_dir  # noqa: E402
+from wbc_desktop.core.images import discover, load_image, resize_for_model
+from wbc_desktop.core.pipeline import classify_iter
+from wbc_desktop.inference.base import softmax
+from wbc_desktop.inference.litert import load_classifier
+from wbc_desktop.paths import model_store_dir
 
 
 class KerasClassifier:

@@ -34,7 +34,7 @@ def main() -> None:
     from wbc_desktop.gui.main_window import MainWindow
     from wbc_desktop.gui.settings_dialog import SettingsDialog
 
-    app = QApplication(sys.argv[:1])
+    QApplication(sys.argv[:1])
     window = MainWindow()
     window.resize(1500, 900)
     window.show()
