@@ -65,6 +65,19 @@ class CaseLockedError(Exception):
     """The case was signed out; it can be read and exported but not changed."""
 
 
+def _path_to_db(path: str) -> str | bytes:
+    """File names that are not valid UTF-8 (possible on Linux) are stored as raw bytes, losslessly."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape")
+    return path
+
+
+def _path_from_db(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 def now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -181,7 +194,7 @@ class CaseStore:
         cells = [
             Cell(
                 id=r[0],
-                path=r[1],
+                path=_path_from_db(r[1]),
                 source=r[2],
                 box=json.loads(r[3]) if r[3] else None,
                 predicted=r[4],
@@ -196,7 +209,7 @@ class CaseStore:
             )
         ]
         errors = [
-            (r[0], r[1])
+            (_path_from_db(r[0]), r[1])
             for r in self.db.execute("SELECT path, message FROM errors WHERE case_id = ? ORDER BY id", (case_id,))
         ]
         return Case(self, _info(row), cells, errors)
@@ -253,7 +266,7 @@ class Case:
                 cursor = self.store.db.execute(
                     "INSERT INTO cells (case_id, path, predicted, probabilities, label, status) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (self.id, path, label, json.dumps(probabilities), label, AUTO),
+                    (self.id, _path_to_db(path), label, json.dumps(probabilities), label, AUTO),
                 )
                 added.append(Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO))
         self.cells.extend(added)
@@ -266,7 +279,8 @@ class Case:
         errors = list(errors)
         with self.store.db:
             self.store.db.executemany(
-                "INSERT INTO errors (case_id, path, message) VALUES (?, ?, ?)", [(self.id, p, m) for p, m in errors]
+                "INSERT INTO errors (case_id, path, message) VALUES (?, ?, ?)",
+                [(self.id, _path_to_db(p), m) for p, m in errors],
             )
         self.errors.extend(errors)
 

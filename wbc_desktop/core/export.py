@@ -79,7 +79,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], content: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """UTF-8; an undecodable file name inside ``text`` is written back as the bytes the file system has."""
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def build_report(
@@ -108,14 +109,24 @@ def build_report(
     return report
 
 
+def json_text(report: dict) -> str:
+    """Readable UTF-8 JSON; falls back to ASCII escapes when a file name is not valid UTF-8 (still exact)."""
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(report, indent=2, ensure_ascii=True)
+    return text + "\n"
+
+
 def write_json(path: str | os.PathLike[str], report: dict) -> None:
-    atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json_text(report))
 
 
 def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: Differential) -> str:
     """One row per cell (path, label, status, confidence, each probability), a blank row, then the summary."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer)  # RFC 4180 CRLF rows: a "\r" or "\n" inside a file name gets quoted
     writer.writerow(["path", "label", "status", "predicted", "confidence", *[f"p_{c}" for c in classes]])
     for cell in cells:
         confidence = max(cell.probabilities.values()) if cell.probabilities else ""

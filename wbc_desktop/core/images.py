@@ -72,6 +72,11 @@ def natural_key(path: Path) -> list[object]:
     return [int(part) if part.isdigit() else part for part in parts]
 
 
+def display_text(text: str | os.PathLike[str]) -> str:
+    """A path as a person can read it: bytes that are not valid UTF-8 (undecodable file names) become '�'."""
+    return os.fspath(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def is_image_path(path: Path) -> bool:
     """True for a non-hidden file name with one of the supported image suffixes."""
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES

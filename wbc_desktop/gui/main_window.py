@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import html
 import queue
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
 from wbc_desktop.core.case import Case, CaseLockedError, CaseStore, case_report
 from wbc_desktop.core.differential import CLASSES
 from wbc_desktop.core.export import ExportError, write_csv, write_json
-from wbc_desktop.core.images import ImageLoadError, load_preview
+from wbc_desktop.core.images import ImageLoadError, display_text, load_preview
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.models import CELL_ID_ROLE, CellTableModel
 from wbc_desktop.gui.report import write_pdf
@@ -261,7 +262,7 @@ class MainWindow(QMainWindow):
         self.differential_panel.set_wbc_count(case.info.wbc_count if case else None)
         self.problems.clear()
         for path, message in case.errors if case else []:
-            self.problems.addItem(f"{path}: {message}")
+            self.problems.addItem(f"{display_text(path)}: {message}")
         self._update_problem_tab()
         self.detail.clear()
         self.refresh_differential()
@@ -427,7 +428,7 @@ class MainWindow(QMainWindow):
             return
         if self.case is not None:
             self.case.add_errors(problems)
-        self.problems.addItems([f"{path}: {message}" for path, message in problems])
+        self.problems.addItems([f"{display_text(path)}: {message}" for path, message in problems])
         self._update_problem_tab()
 
     def _update_problem_tab(self) -> None:
@@ -511,7 +512,7 @@ class MainWindow(QMainWindow):
             pixmap = self.cells_model.thumbnail(cell_id)
         status = "needs review" if cell.needs_review(self.review_threshold) else cell.status
         caption = (
-            f"<b>{Path(cell.path).name}</b><br>{(cell.label or 'excluded').capitalize()} · "
+            f"<b>{html.escape(display_text(Path(cell.path).name))}</b><br>{(cell.label or 'excluded').capitalize()} · "
             f"model: {cell.predicted} ({cell.confidence:.1%}) · {status}"
         )
         self.detail.show_cell(pixmap, caption, cell.probabilities, cell.label)

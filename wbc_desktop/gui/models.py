@@ -7,6 +7,7 @@ from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 
 from wbc_desktop.core.case import Case, Cell
 from wbc_desktop.core.differential import Differential
+from wbc_desktop.core.images import display_text
 
 CELL_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -116,7 +117,7 @@ class CellTableModel(QAbstractTableModel):
             return self.group_of(cell)
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
-                return cell.path.replace("\\", "/").rsplit("/", 1)[-1]
+                return display_text(cell.path).replace("\\", "/").rsplit("/", 1)[-1]
             if column == 1:
                 return cell.label or "excluded"
             if column == 2:
@@ -128,7 +129,7 @@ class CellTableModel(QAbstractTableModel):
             pixmap = self._thumbnails.get(cell.id)
             return QIcon(pixmap) if pixmap is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return cell.source or cell.path
+            return display_text(cell.source or cell.path)
         if role == Qt.ItemDataRole.ForegroundRole and column == 3 and cell.needs_review(self.threshold):
             return QBrush(QColor("#b45309"))
         return None
