@@ -19,6 +19,7 @@ from wbc_desktop.core import images
 LINUX = sys.platform.startswith("linux")
 
 EXPECTED_ERRORS = {
+    "wide.png": "no white blood cell found",  # 8000x3 is read as a field in auto mode; nothing in it
     "empty.jpg": "empty",
     "truncated.jpg": "truncated",
     "truncated.png": "truncated",
@@ -33,7 +34,6 @@ LOADS_FINE = {
     "gray16.tif",
     "gray16.png",
     "one.png",
-    "wide.png",
     "exif.jpg",
     "cell.bmp",
 }

@@ -53,6 +53,12 @@ def _add_count(commands) -> None:
     parser.add_argument("--target", type=int, default=100, choices=(100, 200), help="target cell count")
     parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--mode",
+        choices=("auto", "cell", "field"),
+        default="auto",
+        help="cell: each image is one cell; field: find the WBCs in each smear field; auto: decide per image",
+    )
 
 
 def _add_evaluate(commands) -> None:

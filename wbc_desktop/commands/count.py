@@ -21,11 +21,16 @@ def run_count(args: argparse.Namespace) -> int:
     errors = [(str(path), message) for path, message in found.errors]
     cells: list[ExportCell] = []
     progress = Progress(len(found.images))
-    for done, result in enumerate(classify_iter(found.images, classifier, batch_size=args.batch_size), start=1):
+    done = 0
+    for result in classify_iter(found.images, classifier, batch_size=args.batch_size, mode=args.mode):
+        source = str(result.source) if result.source is not None else None
         if result.ok:
-            cells.append(ExportCell(str(result.path), result.label, result.probabilities))
+            cells.append(
+                ExportCell(str(result.path), result.label, result.probabilities, source=source, box=result.box)
+            )
         else:
             errors.append((str(result.path), result.error or "unknown error"))
+        done += result.first_of_image  # progress counts images, not the cells found in fields
         progress.update(done)
     progress.close()
 
@@ -37,7 +42,7 @@ def run_count(args: argparse.Namespace) -> int:
     for path, message in errors:
         print(f"skipped {path}: {message}", file=sys.stderr)
     print(f"{len(cells)} images classified, {len(errors)} skipped", file=sys.stderr)
-    report = build_report(cells, differential, model=model_info(classifier), errors=errors)
+    report = build_report(cells, differential, model=model_info(classifier), errors=errors, extra={"mode": args.mode})
     try:
         if args.json:
             write_json(args.json, report)

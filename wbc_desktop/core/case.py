@@ -195,7 +195,7 @@ class CaseStore:
             Cell(
                 id=r[0],
                 path=_path_from_db(r[1]),
-                source=r[2],
+                source=_path_from_db(r[2]) if r[2] is not None else None,
                 box=json.loads(r[3]) if r[3] else None,
                 predicted=r[4],
                 probabilities=json.loads(r[5]),
@@ -257,20 +257,47 @@ class Case:
                 return cell
         raise KeyError(f"no cell {cell_id} in case {self.id}")
 
-    def add_results(self, results: Iterable[tuple[str, str, dict[str, float]]]) -> list[Cell]:
-        """Add classified cells ``(path, label, probabilities)`` in one transaction (one disk sync)."""
+    def add_results(self, results: Iterable[tuple]) -> list[Cell]:
+        """Add classified cells in one transaction (one disk sync).
+
+        Each item is ``(path, label, probabilities)`` or, for a cell found in a field,
+        ``(path, label, probabilities, source, box)``.
+        """
         self._check_open()
         added = []
         with self.store.db:
-            for path, label, probabilities in results:
+            for path, label, probabilities, *where in results:
+                source, box = [*where, None, None][:2]
                 cursor = self.store.db.execute(
-                    "INSERT INTO cells (case_id, path, predicted, probabilities, label, status) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (self.id, _path_to_db(path), label, json.dumps(probabilities), label, AUTO),
+                    "INSERT INTO cells (case_id, path, source, box, predicted, probabilities, label, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.id,
+                        _path_to_db(path),
+                        _path_to_db(source) if source else None,
+                        json.dumps(list(box)) if box else None,
+                        label,
+                        json.dumps(probabilities),
+                        label,
+                        AUTO,
+                    ),
                 )
-                added.append(Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO))
+                cell = Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO, source, box)
+                added.append(cell)
         self.cells.extend(added)
         return added
+
+    def add_drawn_cell(
+        self, source: str, box: list[int], label: str, probabilities: dict[str, float], who: str
+    ) -> Cell:
+        """A WBC the finder missed, boxed by a person: added and written to the audit trail."""
+        number = 1 + sum(1 for cell in self.cells if cell.source == source and "#drawn" in cell.path)
+        cell = self.add_results([(f"{source}#drawn{number}", label, probabilities, source, box)])[0]
+        self.store._write(
+            "INSERT INTO audit (case_id, cell_id, at, who, action, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.id, cell.id, now(), who, "add-box", None, label),
+        )
+        return cell
 
     def add_result(self, path: str, label: str, probabilities: dict[str, float]) -> Cell:
         return self.add_results([(path, label, probabilities)])[0]

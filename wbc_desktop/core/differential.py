@@ -5,6 +5,7 @@ Pure functions over plain data, so the CLI, the GUI panel, the exports and the t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -114,8 +115,12 @@ def _beta_quantile(p: float, a: float, b: float) -> float:
     return (low + high) / 2.0
 
 
+@functools.lru_cache(maxsize=8192)
 def clopper_pearson(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact binomial interval for a proportion, as a fraction (0..1); Rümke's tables give the same limits."""
+    """Exact binomial interval for a proportion, as a fraction (0..1); Rümke's tables give the same limits.
+
+    Cached: the differential panel recomputes the same few (count, total) pairs on every change.
+    """
     if total <= 0:
         return (0.0, 1.0)
     if not 0 <= count <= total:

@@ -95,7 +95,7 @@ def build_report(
     """The JSON document: model, images, counts, percent, differential, cells, errors (and case data)."""
     report: dict = {
         "model": model,
-        "images": sum(1 for cell in cells if cell.status != "error"),
+        "images": len({cell.source or cell.path for cell in cells}),  # a field with 3 WBCs is one image
         "counts": differential.counts,
         "percent": differential.percent,
         "differential": differential.to_dict(),

@@ -9,25 +9,65 @@ from pathlib import Path
 
 import numpy as np
 
+from wbc_desktop.core.fields import crop_cell, find_wbcs, looks_like_field
 from wbc_desktop.core.images import ImageLoadError, load_image
+
+MODES = ("cell", "field", "auto")
+NO_WBC_FOUND = "no white blood cell found in this field"
 
 
 @dataclass
 class CellResult:
-    """One image's outcome: a label with per-class probabilities, or an error message."""
+    """One cell's outcome: a label with per-class probabilities, or an error message.
+
+    A cell detected in a smear field has ``source`` (the field's path), ``box`` (``[x0, y0, x1, y1]`` in the
+    field's pixels) and ``path`` ``"<field>#wbc<n>"``; ``crop`` holds its pixels until a consumer drops them.
+    """
 
     path: Path
     label: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    source: Path | None = None
+    box: list[int] | None = None
+    crop: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     @property
+    def first_of_image(self) -> bool:
+        """True once per input image (progress counts images; a field can yield several cells)."""
+        return self.source is None or self.path.name.endswith("#wbc1")
+
+    @property
     def confidence(self) -> float:
         return max(self.probabilities.values()) if self.probabilities else 0.0
+
+
+@dataclass
+class _Pending:
+    path: Path
+    image: np.ndarray | None
+    error: str | None = None
+    source: Path | None = None
+    box: list[int] | None = None
+
+
+def expand(path: Path, image: np.ndarray, mode: str) -> list[_Pending]:
+    """One pending item for a single-cell image; one per detected WBC for a field (``mode`` decides)."""
+    if mode == "cell":
+        return [_Pending(path, image)]
+    detections = find_wbcs(image)
+    if mode == "auto" and not looks_like_field(image, detections):
+        return [_Pending(path, image)]
+    if not detections:
+        return [_Pending(path, None, NO_WBC_FOUND)]
+    return [
+        _Pending(Path(f"{path}#wbc{n}"), crop_cell(image, detection), source=path, box=list(detection.box))
+        for n, detection in enumerate(sorted(detections, key=lambda d: (d.box[1], d.box[0])), start=1)
+    ]
 
 
 def classify_iter(
@@ -36,42 +76,47 @@ def classify_iter(
     *,
     batch_size: int = 16,
     loader: Callable[[Path], np.ndarray] = load_image,
+    mode: str = "cell",
 ) -> Iterator[CellResult]:
-    """Yield one :class:`CellResult` per path, in order. Bad files become results with ``error`` set.
+    """Yield one :class:`CellResult` per cell, in order. Bad files become results with ``error`` set.
 
-    Images are decoded one batch at a time, so memory stays bounded by ``batch_size`` whatever the number of
-    paths (which may be a lazy iterator).
+    ``mode`` is ``cell`` (each image is one cell), ``field`` (find the WBCs in each image) or ``auto`` (decide
+    per image). Images are decoded one batch at a time, so memory stays bounded by ``batch_size`` whatever the
+    number of paths (which may be a lazy iterator).
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
     classes = tuple(classifier.classes)
-    pending: list[tuple[Path, np.ndarray | None, str | None]] = []
+    pending: list[_Pending] = []
 
     def flush() -> Iterator[CellResult]:
-        good = [(i, image) for i, (_, image, _) in enumerate(pending) if image is not None]
+        good = [(i, item.image) for i, item in enumerate(pending) if item.image is not None]
         probabilities: dict[int, np.ndarray] = {}
         batch_error = None
         if good:
             try:
                 predicted = classifier.predict([image for _, image in good])
                 probabilities = {i: row for (i, _), row in zip(good, predicted, strict=True)}
-            except Exception as error:
+            except Exception as error:  # one failing batch must not stop the run
                 batch_error = f"classification failed: {error}"
-        for i, (path, _, error) in enumerate(pending):
-            if error is None and i in probabilities:
+        for i, item in enumerate(pending):
+            if item.error is None and i in probabilities:
                 row = probabilities[i]
                 probs = {name: float(p) for name, p in zip(classes, row, strict=True)}
-                yield CellResult(path, classes[int(np.argmax(row))], probs)
+                crop = item.image if item.source is not None else None
+                yield CellResult(item.path, classes[int(np.argmax(row))], probs, None, item.source, item.box, crop)
             else:
-                yield CellResult(path, error=error or batch_error)
+                yield CellResult(item.path, error=item.error or batch_error, source=item.source, box=item.box)
         pending.clear()
 
     for path in paths:
         path = Path(path)
         try:
-            pending.append((path, loader(path), None))
+            pending.extend(expand(path, loader(path), mode))
         except ImageLoadError as error:
-            pending.append((path, None, str(error)))
-        except Exception as error:
-            pending.append((path, None, f"image cannot be read: {error}"))
+            pending.append(_Pending(path, None, str(error)))
+        except Exception as error:  # unexpected decoder failures are per-file too
+            pending.append(_Pending(path, None, f"image cannot be read: {error}"))
         if len(pending) >= batch_size:
             yield from flush()
     if pending:

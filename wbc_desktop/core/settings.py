@@ -14,6 +14,7 @@ class LabSettings:
     review_threshold: float | None = None  # None: the model manifest's calibrated threshold
     key_map: dict[str, str] = field(default_factory=lambda: {str(i + 1): c for i, c in enumerate(CLASSES)})
     operator: str = ""
+    mode: str = "auto"  # cell | field | auto: how an image is read (single cell or smear field)
 
     def effective_threshold(self, model_threshold: float) -> float:
         return self.review_threshold if self.review_threshold is not None else model_threshold
@@ -25,6 +26,7 @@ class LabSettings:
             "review_threshold": self.review_threshold,
             "key_map": dict(self.key_map),
             "operator": self.operator,
+            "mode": self.mode,
         }
 
     @classmethod
@@ -45,6 +47,8 @@ class LabSettings:
             if sorted(keys) == sorted(settings.key_map) and set(keys.values()) <= set(CLASSES):
                 settings.key_map = {str(k): str(v) for k, v in keys.items()}
             settings.operator = str(data.get("operator", ""))
+            mode = str(data.get("mode", "auto"))
+            settings.mode = mode if mode in ("cell", "field", "auto") else "auto"
         except (TypeError, ValueError, AttributeError, IndexError):
             return cls()
         return settings

@@ -8,6 +8,7 @@ import queue
 import time
 from pathlib import Path
 
+from PIL import Image, ImageOps
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
@@ -32,20 +33,29 @@ from PySide6.QtWidgets import (
 from wbc_desktop.core.case import Case, CaseLockedError, CaseStore, case_report
 from wbc_desktop.core.differential import CLASSES
 from wbc_desktop.core.export import ExportError, write_csv, write_json
-from wbc_desktop.core.images import ImageLoadError, display_text, load_preview
+from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.models import CELL_ID_ROLE, CellTableModel
 from wbc_desktop.gui.report import write_pdf
 from wbc_desktop.gui.widgets.case_bar import CaseBar
 from wbc_desktop.gui.widgets.cell_detail import CellDetail
 from wbc_desktop.gui.widgets.differential_panel import DifferentialPanel
+from wbc_desktop.gui.widgets.field_view import FieldBox
 from wbc_desktop.gui.widgets.gallery import Gallery
 from wbc_desktop.gui.worker import ClassifyTask, Finished, ModelLoadTask
 from wbc_desktop.paths import user_data_dir
 
 # Results are moved into the case on a timer, at most this long per tick, so the window never stutters.
 DRAIN_INTERVAL_MS = 40
-DRAIN_BUDGET_S = 0.025
+DRAIN_BUDGET_S = 0.020
+DRAIN_MAX_ITEMS = 32  # bounds the SQLite insert and the model update done per tick
+REFRESH_INTERVAL_S = 0.25
+FIELD_PREVIEW_SIDE = 960
+
+
+def pixmap_from_array(array) -> QPixmap:
+    height, width, _ = array.shape
+    return QPixmap.fromImage(QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy())
 
 
 class MainWindow(QMainWindow):
@@ -71,6 +81,7 @@ class MainWindow(QMainWindow):
         self.current_cell_id: int | None = None
         self.closing = False
         self.processed = 0
+        self._last_refresh = 0.0
         self.drain_timer = QTimer(self)
         self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
         self.drain_timer.timeout.connect(self._drain)
@@ -121,6 +132,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.problems, "Problems (0)")
 
         self.detail = CellDetail()
+        self.detail.field.box_clicked.connect(self.select_cell)
+        self.detail.field.box_drawn.connect(self.add_drawn_box)
+        self.detail.delete_box.clicked.connect(lambda: self.label_current(None, advance=False))
         self.differential_panel = DifferentialPanel()
         self.differential_panel.wbc_count_changed.connect(self._wbc_count_changed)
         right = QSplitter(Qt.Orientation.Vertical)
@@ -375,7 +389,7 @@ class MainWindow(QMainWindow):
             self.new_case()
         elif not self.case.info.model:
             self.case.set_model(self.model_info())
-        self.task = ClassifyTask(list(paths), self.classifier)
+        self.task = ClassifyTask(list(paths), self.classifier, mode=self.settings.mode)
         self.task.signals.discovered.connect(self._discovered)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -389,15 +403,17 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self._add_problems(errors)
 
-    def _drain(self) -> None:
-        """Move finished results from the worker's queue into the case, within a time budget per tick."""
+    def _drain(self, budget_s: float | None = DRAIN_BUDGET_S) -> None:
+        """Move finished results from the worker's queue into the case, within a time budget per tick
+        (``budget_s=None``: everything queued, as on Cancel)."""
         task = self.task
         if task is None or self.case is None:
             self.drain_timer.stop()
             return
-        deadline = time.monotonic() + DRAIN_BUDGET_S
+        deadline = time.monotonic() + budget_s if budget_s is not None else float("inf")
+        limit = DRAIN_MAX_ITEMS if budget_s is not None else float("inf")
         results, finished = [], None
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and len(results) < limit:
             try:
                 item = task.results.get_nowait()
             except queue.Empty:
@@ -408,18 +424,20 @@ class MainWindow(QMainWindow):
             results.append(item)
         good = [(r, thumb) for r, thumb in results if r.ok]
         if good:
-            cells = self.case.add_results((str(r.path), r.label, r.probabilities) for r, _ in good)
+            cells = self.case.add_results(
+                (str(r.path), r.label, r.probabilities, str(r.source) if r.source else None, r.box) for r, _ in good
+            )
             pixmaps = [QPixmap.fromImage(thumb) if thumb is not None else None for _, thumb in good]
             self.cells_model.cells_added(cells, pixmaps)
             if self.current_cell_id is None:
                 self.select_cell(cells[0].id)
         self._add_problems([(str(r.path), r.error or "unknown error") for r, _ in results if not r.ok])
-        self.processed += len(results)
+        self.processed += sum(r.first_of_image for r, _ in results)
         rate = self.processed / max(time.monotonic() - task.started, 1e-6)
         self.progress.setValue(self.processed)
         self.rate.setText(f"{self.processed}/{task.total} · {rate:.0f} images/s")
-        if results:
-            self.refresh_differential()
+        if results and time.monotonic() - self._last_refresh > REFRESH_INTERVAL_S:
+            self.refresh_differential()  # live, but not on every tick: the end of the batch refreshes anyway
         if finished is not None:
             self._finished(finished.cancelled)
 
@@ -449,12 +467,22 @@ class MainWindow(QMainWindow):
             self.classify_paths(inputs)
 
     def cancel(self) -> None:
-        """Stop the running batch; what was classified so far stays in the case."""
+        """Stop the running batch at once; what was classified so far stays in the case.
+
+        The window answers immediately: results already queued are kept, the batch is reported finished, and
+        the worker, told to stop, winds down at its next yield without reaching the case.
+        """
         self.pending_inputs.clear()
-        if self.task is not None:
-            self.task.cancel()
+        task = self.task
+        if task is None:
+            return
+        task.cancel()
+        self._drain(budget_s=None)
+        if self.task is task:  # the worker had not finished on its own
+            self._finished(True)
 
     def refresh_differential(self) -> None:
+        self._last_refresh = time.monotonic()
         from wbc_desktop.core.differential import summarize
 
         if self.case is None:
@@ -503,28 +531,73 @@ class MainWindow(QMainWindow):
         if self.case is None:
             return
         cell = self.case.cell(cell_id)
-        try:
-            array = load_preview(cell.path)
-            height, width, _ = array.shape
-            image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-            pixmap = QPixmap.fromImage(image)
-        except ImageLoadError:
-            pixmap = self.cells_model.thumbnail(cell_id)
         status = "needs review" if cell.needs_review(self.review_threshold) else cell.status
+        name = display_text(
+            Path(cell.source).name + " · " + cell.path.rsplit("#", 1)[-1] if cell.source else Path(cell.path).name
+        )
         caption = (
-            f"<b>{html.escape(display_text(Path(cell.path).name))}</b><br>{(cell.label or 'excluded').capitalize()} · "
+            f"<b>{html.escape(name)}</b><br>{(cell.label or 'excluded').capitalize()} · "
             f"model: {cell.predicted} ({cell.confidence:.1%}) · {status}"
         )
+        if cell.source:
+            self._show_field(cell, caption)
+            return
+        try:
+            pixmap = pixmap_from_array(load_preview(cell.path))
+        except ImageLoadError:
+            pixmap = self.cells_model.thumbnail(cell_id)
         self.detail.show_cell(pixmap, caption, cell.probabilities, cell.label)
+
+    def _show_field(self, cell, caption: str) -> None:
+        """The field the cell was found in, with every box of that field labelled."""
+        try:
+            with Image.open(cell.source) as image:
+                field_width = ImageOps.exif_transpose(image).size[0]
+            preview = load_preview(cell.source, FIELD_PREVIEW_SIDE)
+        except (ImageLoadError, OSError):
+            self.detail.show_cell(self.cells_model.thumbnail(cell.id), caption, cell.probabilities, cell.label)
+            return
+        boxes = [
+            FieldBox(
+                other.id,
+                tuple(other.box),
+                f"{(other.label or 'excluded')} {other.confidence:.0%}",
+                other.label,
+                selected=other.id == cell.id,
+            )
+            for other in self.case.cells
+            if other.source == cell.source and other.box
+        ]
+        scale = preview.shape[1] / field_width
+        self.detail.show_field(pixmap_from_array(preview), scale, boxes, caption, cell.probabilities, cell.label)
+
+    def add_drawn_box(self, box: list[int]) -> None:
+        """A WBC the finder missed: crop it from the field, classify it, add it to the case."""
+        if self.case is None or self.current_cell_id is None or self.classifier is None or self.case.locked:
+            return
+        source = self.case.cell(self.current_cell_id).source
+        if not source:
+            return
+        from wbc_desktop.core.fields import Detection, crop_cell
+
+        field_rgb = load_image(source)
+        probabilities = self.classifier.predict([crop_cell(field_rgb, Detection(tuple(box), 1.0, 0.0))])[0]
+        probs = {c: float(p) for c, p in zip(self.classifier.classes, probabilities, strict=True)}
+        label = max(probs, key=probs.get)
+        cell = self.case.add_drawn_cell(source, box, label, probs, self.who)
+        self.cells_model.cells_added([cell], [None])
+        self.detail.draw_box.setChecked(False)
+        self.select_cell(cell.id)
+        self.refresh_differential()
 
     def _key_label(self, key: str) -> None:
         label = self.settings.key_map.get(key)
         if label in self.classes:
             self.label_current(label)
 
-    def label_current(self, label: str | None) -> None:
+    def label_current(self, label: str | None, advance: bool = True) -> None:
         if self.current_cell_id is not None:
-            self.reclassify([self.current_cell_id], label, advance=True)
+            self.reclassify([self.current_cell_id], label, advance=advance)
 
     def confirm_current(self) -> None:
         if self.current_cell_id is None or self.case is None:

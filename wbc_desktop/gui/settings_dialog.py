@@ -50,6 +50,11 @@ class SettingsDialog(QDialog):
         self.threshold.setDecimals(2)
         self.use_model_threshold.toggled.connect(lambda on: self.threshold.setEnabled(not on))
         self.operator = QLineEdit()
+        self.mode = QComboBox()
+        self.mode.addItems(["auto", "cell", "field"])
+        self.mode.setToolTip(
+            "cell: each image is one cell; field: find the WBCs in smear fields; auto: decide per image"
+        )
         self.keys: dict[str, QComboBox] = {}
         keys_box = QGroupBox("Keys for reclassifying (0 or X excludes)")
         keys_form = QFormLayout(keys_box)
@@ -64,6 +69,7 @@ class SettingsDialog(QDialog):
         form.addRow("Review threshold", self.threshold)
         form.addRow("", self.use_model_threshold)
         form.addRow("Operator", self.operator)
+        form.addRow("Images are", self.mode)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -90,6 +96,7 @@ class SettingsDialog(QDialog):
         self.threshold.setValue(settings.effective_threshold(self.model_threshold))
         self.threshold.setEnabled(settings.review_threshold is not None)
         self.operator.setText(settings.operator)
+        self.mode.setCurrentText(settings.mode)
         for key, combo in self.keys.items():
             combo.setCurrentText(settings.key_map.get(key, CLASSES[int(key) - 1]))
 
@@ -107,6 +114,7 @@ class SettingsDialog(QDialog):
         settings.target_count = int(self.target.currentText())
         settings.review_threshold = None if self.use_model_threshold.isChecked() else self.threshold.value()
         settings.operator = self.operator.text().strip()
+        settings.mode = self.mode.currentText()
         chosen = {key: combo.currentText() for key, combo in self.keys.items()}
         if len(set(chosen.values())) == len(chosen):  # a key map that gives two keys one class is ignored
             settings.key_map = chosen

@@ -7,6 +7,7 @@ every yield, so Cancel answers within one small batch.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -50,8 +51,10 @@ class ModelLoadTask(QRunnable):
         from wbc_desktop.inference.litert import load_classifier
         from wbc_desktop.inference.manifest import ModelError
 
+        # One core stays free for the GUI thread: the window must keep repainting during a batch.
+        threads = max(1, (os.cpu_count() or 2) - 1)
         try:
-            classifier = load_classifier(self.model_dir)
+            classifier = load_classifier(self.model_dir, num_threads=threads)
         except ModelError as error:
             self.signals.failed.emit(str(error))
             return
@@ -79,8 +82,9 @@ class ClassifyTask(QRunnable):
     drains that queue on a timer with a time budget, so a fast model can never flood the GUI thread.
     """
 
-    def __init__(self, inputs: list[str], classifier, batch_size: int = 8):
+    def __init__(self, inputs: list[str], classifier, batch_size: int = 8, mode: str = "auto"):
         super().__init__()
+        self.mode = mode
         self.inputs = inputs
         self.classifier = classifier
         self.batch_size = batch_size
@@ -118,10 +122,16 @@ class ClassifyTask(QRunnable):
         self.started = time.monotonic()
         try:
             for result in classify_iter(
-                found.images, self.classifier, batch_size=self.batch_size, loader=load_with_thumbnail
+                found.images, self.classifier, batch_size=self.batch_size, loader=load_with_thumbnail, mode=self.mode
             ):
                 if self._cancel.is_set():
                     break
-                self.results.put((result, thumbnails.pop(result.path, None)))
+                if result.crop is not None:  # a cell found in a field: its own thumbnail, then drop the pixels
+                    thumbnail = thumbnail_image(result.crop)
+                    result.crop = None
+                    thumbnails.pop(result.source, None)  # the field's own thumbnail is not shown
+                else:
+                    thumbnail = thumbnails.pop(result.path, None)
+                self.results.put((result, thumbnail))
         finally:
             self.results.put(Finished(self._cancel.is_set()))

@@ -97,8 +97,8 @@ class LiteRTClassifier:
         return softmax(logits, self.temperature)
 
 
-def load_classifier(model_dir: str | Path | None = None) -> LiteRTClassifier:
+def load_classifier(model_dir: str | Path | None = None, num_threads: int | None = None) -> LiteRTClassifier:
     """The classifier for ``model_dir``, or for the bundled model store."""
     from wbc_desktop.paths import model_store_dir
 
-    return LiteRTClassifier(model_dir if model_dir is not None else model_store_dir())
+    return LiteRTClassifier(model_dir if model_dir is not None else model_store_dir(), num_threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 CLASS_COLOURS = {
     "neutrophil": "#2563eb",
@@ -72,13 +72,41 @@ class CellDetail(QWidget):
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.bars = ProbabilityBars()
+        from wbc_desktop.gui.widgets.field_view import FieldView
+
+        self.field = FieldView()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.image)
+        self.stack.addWidget(self.field)
+        self.delete_box = QPushButton("Delete box (not a WBC)")
+        self.draw_box = QPushButton("Draw a missed WBC")
+        self.draw_box.setCheckable(True)
+        self.draw_box.toggled.connect(lambda on: setattr(self.field, "drawing", on))
+        self.field_buttons = QWidget()
+        buttons = QHBoxLayout(self.field_buttons)
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.delete_box)
+        buttons.addWidget(self.draw_box)
+        self.field_buttons.setVisible(False)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.image, 1)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.field_buttons)
         layout.addWidget(self.caption)
         layout.addWidget(self.bars)
         self._pixmap: QPixmap | None = None
 
+    def show_field(self, pixmap: QPixmap, scale_factor: float, boxes, caption: str, probabilities, label) -> None:
+        """A cell found in a field: the whole field with every box, this cell's one emphasised."""
+        self.stack.setCurrentWidget(self.field)
+        self.field_buttons.setVisible(True)
+        self.field.show_field(pixmap, scale_factor, boxes)
+        self.caption.setText(caption)
+        self.bars.set_probabilities(probabilities, label)
+
     def show_cell(self, pixmap: QPixmap | None, caption: str, probabilities: dict[str, float], label) -> None:
+        self.stack.setCurrentWidget(self.image)
+        self.field_buttons.setVisible(False)
+        self.draw_box.setChecked(False)
         self._pixmap = pixmap
         self._rescale()
         if pixmap is None:

@@ -1,0 +1,135 @@
+"""Find white blood cells in a smear field (NumPy + Pillow, no detector network).
+
+WBC nuclei are stained purple-blue by Romanowsky stains: their blue channel is far above the mean of red and
+green, while red cells (pink-red) and background (pale) sit near or below it. Thresholding that "purple excess",
+closing the mask so the lobes of one nucleus merge, and keeping components of nucleus size gives one box per
+WBC; the box is grown from the nucleus to the whole cell and a square crop centred on it is cut for the
+classifier, comparable to the training crops (a cell centred in its surroundings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+WORK_SIDE = 320  # the finder works on a copy whose longer side is this many pixels
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A WBC found in a field: box ``[x0, y0, x1, y1]`` in the field's pixels and a score in 0..1."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    nucleus_area: float  # fraction of the field covered by the nucleus
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        return ((x0 + x1) / 2.0, (y0 + y1) / 2.0)
+
+
+@dataclass(frozen=True)
+class FinderSettings:
+    threshold: float = 35.0  # purple excess (B - (R+G)/2) that counts as nucleus, after light smoothing
+    min_area: float = 0.012  # of the field: smaller purple blobs are platelets or debris
+    max_area: float = 0.35  # of the field: larger means the image is a single-cell crop, not a field
+    close_px: int = 5  # closing at working scale, merges the lobes of a segmented nucleus
+    grow: float = 1.4  # cell box = nucleus box scaled by this (cytoplasm around the nucleus)
+    min_cell_fraction: float = 0.25  # cell box side at least this fraction of the field's shorter side
+
+
+def purple_excess(rgb: np.ndarray) -> np.ndarray:
+    """B - (R + G) / 2 as float32: high on stained nuclei, near zero or negative elsewhere."""
+    data = rgb.astype(np.float32)
+    return data[..., 2] - (data[..., 0] + data[..., 1]) / 2.0
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected component labels (0 = background) by vectorised min-label propagation."""
+    height, width = mask.shape
+    big = np.iinfo(np.int32).max
+    labels = np.where(mask, np.arange(1, height * width + 1, dtype=np.int32).reshape(height, width), big)
+    while True:
+        previous = labels
+        shifted = labels.copy()
+        shifted[1:, :] = np.minimum(shifted[1:, :], labels[:-1, :])
+        shifted[:-1, :] = np.minimum(shifted[:-1, :], labels[1:, :])
+        shifted[:, 1:] = np.minimum(shifted[:, 1:], labels[:, :-1])
+        shifted[:, :-1] = np.minimum(shifted[:, :-1], labels[:, 1:])
+        labels = np.where(mask, shifted, big)
+        if np.array_equal(labels, previous):
+            break
+    unique = np.unique(labels[mask])
+    remap = np.zeros(labels.shape, dtype=np.int32)
+    for index, value in enumerate(unique, start=1):
+        remap[labels == value] = index
+    return remap, len(unique)
+
+
+def find_wbcs(rgb: np.ndarray, settings: FinderSettings = FinderSettings()) -> list[Detection]:
+    """WBC detections in an RGB uint8 field, best first."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(height, width))
+    small = Image.fromarray(rgb)
+    if scale < 1.0:
+        small = small.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR)
+    small = small.filter(ImageFilter.GaussianBlur(1.0))
+    excess = purple_excess(np.asarray(small))
+    mask = Image.fromarray(((excess > settings.threshold) * 255).astype(np.uint8))
+    size = settings.close_px | 1
+    mask = mask.filter(ImageFilter.MaxFilter(size)).filter(ImageFilter.MinFilter(size))
+    binary = np.asarray(mask) > 0
+    labels, count = _label(binary)
+    work_area = binary.size
+    detections = []
+    for index in range(1, count + 1):
+        ys, xs = np.nonzero(labels == index)
+        area = len(xs) / work_area
+        if not settings.min_area <= area <= settings.max_area:
+            continue
+        strength = float(np.clip(excess[ys, xs].mean() / 100.0, 0.0, 1.0))
+        x0, x1, y0, y1 = xs.min() / scale, (xs.max() + 1) / scale, ys.min() / scale, (ys.max() + 1) / scale
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        side_w = max((x1 - x0) * settings.grow, settings.min_cell_fraction * min(width, height))
+        side_h = max((y1 - y0) * settings.grow, settings.min_cell_fraction * min(width, height))
+        box = (
+            int(max(0, round(cx - side_w / 2))),
+            int(max(0, round(cy - side_h / 2))),
+            int(min(width, round(cx + side_w / 2))),
+            int(min(height, round(cy + side_h / 2))),
+        )
+        score = float(np.clip(0.5 * strength + 0.5 * min(1.0, area / 0.02), 0.0, 1.0))
+        detections.append(Detection(box, score, area))
+    return sorted(detections, key=lambda d: -d.score)
+
+
+def crop_cell(rgb: np.ndarray, detection: Detection, context: float = 1.35) -> np.ndarray:
+    """A square crop centred on the cell, ``context`` times the cell box, padded with the field's median."""
+    height, width = rgb.shape[:2]
+    x0, y0, x1, y1 = detection.box
+    side = round(max(x1 - x0, y1 - y0) * context)
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    left, top = cx - side // 2, cy - side // 2
+    fill = np.median(rgb.reshape(-1, 3), axis=0).astype(np.uint8)
+    out = np.empty((side, side, 3), dtype=np.uint8)
+    out[:] = fill
+    sx0, sy0 = max(0, left), max(0, top)
+    sx1, sy1 = min(width, left + side), min(height, top + side)
+    out[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = rgb[sy0:sy1, sx0:sx1]
+    return out
+
+
+SINGLE_CELL_MAX_SIDE = 400  # CellaVision crops are 360 px, BCCD crops under 300 px; smear fields are larger
+SINGLE_NUCLEUS_AREA = 0.12  # one nucleus covering this much of a large image: a high-resolution single cell
+
+
+def looks_like_field(rgb: np.ndarray, detections: list[Detection]) -> bool:
+    """``auto`` mode's decision. Nucleus sizes of PBC crops (3.5-11 % of the image) and BCCD fields (2-6 %)
+    overlap, so size of the image decides first; a large image is a single cell only if one nucleus fills it."""
+    height, width = rgb.shape[:2]
+    if max(height, width) <= SINGLE_CELL_MAX_SIDE:
+        return False
+    return not (len(detections) == 1 and detections[0].nucleus_area >= SINGLE_NUCLEUS_AREA)
