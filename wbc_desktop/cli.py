@@ -1,4 +1,4 @@
-"""Command line: ``wbc-desktop [count|evaluate|train|self-test]``; no sub-command opens the window."""
+"""Command line: ``wbc-desktop [count|evaluate|train|adapt|self-test]``; no sub-command opens the window."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def _add_count(commands) -> None:
     parser.add_argument("--target", type=int, default=100, choices=(100, 200), help="target cell count")
     parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--profile", type=Path, help="lab profile folder made by 'wbc-desktop adapt'")
     parser.add_argument(
         "--mode",
         choices=("auto", "cell", "field"),
@@ -68,6 +69,17 @@ def _add_evaluate(commands) -> None:
     parser.add_argument("--split", default=None, help="train, val, test or all (default: test with a CSV, else all)")
     parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
     parser.add_argument("--report", type=Path, help="folder for metrics.json and the confusion-matrix PNG")
+    parser.add_argument("--profile", type=Path, help="lab profile folder made by 'wbc-desktop adapt'")
+
+
+def _add_adapt(commands) -> None:
+    parser = commands.add_parser("adapt", help="fit a lab profile on verified cells (class-per-folder)")
+    parser.add_argument("data_dir", type=Path, help="verified cells, one sub-folder per class")
+    parser.add_argument("--out", type=Path, required=True, help="profile folder to write (never the model store)")
+    parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
+    parser.add_argument("--name", help="profile name (default: the folder name)")
+    parser.add_argument("--holdout", type=float, default=0.2, help="share of cells held back for validation")
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def _add_train(commands) -> None:
@@ -104,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_count(commands)
     _add_evaluate(commands)
     _add_train(commands)
+    _add_adapt(commands)
     self_test = commands.add_parser("self-test", help="check the installed app end to end (offscreen)")
     self_test.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
     gui = commands.add_parser("gui", help="open the window (the default)")
@@ -126,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from wbc_desktop.commands.train import run_train
 
         return run_train(args)
+    if args.command == "adapt":
+        from wbc_desktop.commands.adapt import run_adapt
+
+        return run_adapt(args)
     if args.command == "self-test":
         from wbc_desktop.commands.self_test import run_self_test
 

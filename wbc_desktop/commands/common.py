@@ -14,16 +14,43 @@ def display_order(model_classes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(known + [c for c in model_classes if c not in known])
 
 
-def load_model_or_explain(model_dir: Path | None):
-    """The LiteRT classifier, or ``None`` after printing why the model cannot be used."""
+def load_model_or_explain(model_dir: Path | None, profile_dir: Path | None = None):
+    """The LiteRT classifier (wrapped in a lab profile if given), or ``None`` after printing why not."""
+    from wbc_desktop.core.adapt import ProfileError
     from wbc_desktop.inference.litert import load_classifier
     from wbc_desktop.inference.manifest import ModelError
+    from wbc_desktop.inference.profile import load_with_profile
 
     try:
-        return load_classifier(model_dir)
-    except ModelError as error:
+        return load_with_profile(load_classifier(model_dir), profile_dir)
+    except (ModelError, ProfileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+
+
+OUT_OF_DOMAIN_MESSAGE = (
+    "these images look unlike the data the model was trained on: check results, or adapt the model to your lab"
+)
+
+
+def domain_summary(scores: list[float], threshold: float | None) -> dict:
+    """Batch-level out-of-domain result for the JSON (the median image score against the model's threshold)."""
+    from wbc_desktop.core.domain import batch_score
+
+    if not scores or threshold is None:
+        return {"score": None, "threshold": threshold, "flag": False}
+    score = batch_score(scores)
+    flag = score > threshold
+    summary = {"score": round(score, 4), "threshold": round(threshold, 4), "flag": flag}
+    if flag:
+        summary["message"] = OUT_OF_DOMAIN_MESSAGE
+    return summary
+
+
+def domain_threshold(classifier) -> float | None:
+    base = getattr(classifier, "base", classifier)
+    domain = getattr(base, "domain", None)
+    return domain.batch_threshold if domain is not None else None
 
 
 def model_info(classifier) -> dict:

@@ -6,7 +6,14 @@ import argparse
 import sys
 
 from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, Progress
-from wbc_desktop.commands.common import display_order, load_model_or_explain, model_info
+from wbc_desktop.commands.common import (
+    OUT_OF_DOMAIN_MESSAGE,
+    display_order,
+    domain_summary,
+    domain_threshold,
+    load_model_or_explain,
+    model_info,
+)
 from wbc_desktop.core.differential import format_table, summarize
 from wbc_desktop.core.export import ExportCell, ExportError, build_report, write_csv, write_json
 from wbc_desktop.core.images import discover
@@ -14,7 +21,7 @@ from wbc_desktop.core.pipeline import classify_iter
 
 
 def run_count(args: argparse.Namespace) -> int:
-    classifier = load_model_or_explain(args.model)
+    classifier = load_model_or_explain(args.model, args.profile)
     if classifier is None:
         return EXIT_NOTHING
     found = discover(args.paths)
@@ -22,12 +29,15 @@ def run_count(args: argparse.Namespace) -> int:
     cells: list[ExportCell] = []
     progress = Progress(len(found.images))
     done = 0
+    scores: list[float] = []
     for result in classify_iter(found.images, classifier, batch_size=args.batch_size, mode=args.mode):
         source = str(result.source) if result.source is not None else None
         if result.ok:
-            cells.append(
-                ExportCell(str(result.path), result.label, result.probabilities, source=source, box=result.box)
-            )
+            cell = ExportCell(str(result.path), result.label, result.probabilities, source=source, box=result.box)
+            if result.domain_score is not None:
+                cell.extra = {"domain_score": round(result.domain_score, 4), "unusual": result.domain_score > 1.0}
+                scores.append(result.domain_score)
+            cells.append(cell)
         else:
             errors.append((str(result.path), result.error or "unknown error"))
         done += result.first_of_image  # progress counts images, not the cells found in fields
@@ -41,8 +51,16 @@ def run_count(args: argparse.Namespace) -> int:
     print(format_table(differential))
     for path, message in errors:
         print(f"skipped {path}: {message}", file=sys.stderr)
-    print(f"{len(cells)} images classified, {len(errors)} skipped", file=sys.stderr)
-    report = build_report(cells, differential, model=model_info(classifier), errors=errors, extra={"mode": args.mode})
+    report = build_report(
+        cells,
+        differential,
+        model=model_info(classifier),
+        errors=errors,
+        extra={"mode": args.mode, "domain": domain_summary(scores, domain_threshold(classifier))},
+    )
+    print(f"{len(cells)} cells classified from {report['images']} images, {len(errors)} skipped", file=sys.stderr)
+    if report["domain"]["flag"]:
+        print(f"warning: {OUT_OF_DOMAIN_MESSAGE}", file=sys.stderr)
     try:
         if args.json:
             write_json(args.json, report)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
-from wbc_desktop.commands.common import load_model_or_explain, model_info
+from wbc_desktop.commands.common import domain_threshold, load_model_or_explain, model_info
 from wbc_desktop.core.export import atomic_write_text
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary
@@ -32,11 +32,31 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def batch_flags(scores: list[float], threshold: float | None, batch_size: int = 20) -> dict:
+    """The share of consecutive batches of ``batch_size`` images (in a seeded random order) the warning flags."""
+    from wbc_desktop.core.domain import batch_score
+
+    if not scores or threshold is None:
+        return {"batches": 0}
+    order = np.random.default_rng(0).permutation(len(scores))
+    shuffled = np.asarray(scores)[order]
+    batches = [shuffled[i : i + batch_size] for i in range(0, len(shuffled) - batch_size + 1, batch_size)]
+    flagged = sum(batch_score(batch) > threshold for batch in batches)
+    return {
+        "batches": len(batches),
+        "batch_size": batch_size,
+        "flagged": int(flagged),
+        "flagged_fraction": flagged / len(batches) if batches else 0.0,
+        "median_score": float(np.median(scores)),
+        "threshold": threshold,
+    }
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     if not args.data_dir.is_dir():
         print(f"error: not a folder: {args.data_dir}", file=sys.stderr)
         return EXIT_USAGE
-    classifier = load_model_or_explain(args.model)
+    classifier = load_model_or_explain(args.model, args.profile)
     if classifier is None:
         return EXIT_NOTHING
     data = load_labelled_set(args.data_dir, args.split_csv)
@@ -50,12 +70,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: classes {unknown} are not among the model's {classes}", file=sys.stderr)
         return EXIT_USAGE
-    targets, probabilities, errors = [], [], []
+    targets, probabilities, errors, scores = [], [], [], []
     progress = Progress(len(paths), "evaluating")
     for done, (result, label) in enumerate(zip(classify_iter(paths, classifier), labels, strict=True), 1):
         if result.ok:
             targets.append(classes.index(label))
             probabilities.append([result.probabilities[c] for c in classes])
+            if result.domain_score is not None:
+                scores.append(result.domain_score)
         else:
             errors.append({"path": str(result.path), "error": result.error})
         progress.update(done)
@@ -64,6 +86,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print("error: no image could be classified", file=sys.stderr)
         return EXIT_NOTHING
     report = evaluation_summary(np.array(probabilities), np.array(targets), classes)
+    report["domain"] = batch_flags(scores, domain_threshold(classifier))
     report.update(
         model=model_info(classifier),
         data_dir=str(args.data_dir),
@@ -89,6 +112,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(format_report(report))
     for error in errors:
         print(f"skipped {error['path']}: {error['error']}", file=sys.stderr)
+    if report["domain"]["batches"]:
+        flagged = report["domain"]
+        print(
+            f"out-of-domain warning: {flagged['flagged']}/{flagged['batches']} batches of {flagged['batch_size']} "
+            f"flagged ({flagged['flagged_fraction']:.1%}); median image score {flagged['median_score']:.2f}"
+        )
     print(f"images: {len(targets)} ({split} split), skipped: {len(errors)}")
     print(f"accuracy: {report['accuracy']:.4f}")
     print(f"macro-F1: {report['macro']['f1']:.4f}")

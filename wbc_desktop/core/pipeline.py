@@ -31,6 +31,7 @@ class CellResult:
     source: Path | None = None
     box: list[int] | None = None
     crop: np.ndarray | None = field(default=None, repr=False)
+    domain_score: float | None = None  # > 1: the image looks unlike the training data
 
     @property
     def ok(self) -> bool:
@@ -92,10 +93,17 @@ def classify_iter(
     def flush() -> Iterator[CellResult]:
         good = [(i, item.image) for i, item in enumerate(pending) if item.image is not None]
         probabilities: dict[int, np.ndarray] = {}
+        domain: dict[int, float] = {}
         batch_error = None
         if good:
             try:
-                predicted = classifier.predict([image for _, image in good])
+                images = [image for _, image in good]
+                if hasattr(classifier, "analyse"):
+                    predicted, scores = classifier.analyse(images)
+                    if scores is not None:
+                        domain = {i: float(score) for (i, _), score in zip(good, scores, strict=True)}
+                else:
+                    predicted = classifier.predict(images)
                 probabilities = {i: row for (i, _), row in zip(good, predicted, strict=True)}
             except Exception as error:  # one failing batch must not stop the run
                 batch_error = f"classification failed: {error}"
@@ -104,7 +112,8 @@ def classify_iter(
                 row = probabilities[i]
                 probs = {name: float(p) for name, p in zip(classes, row, strict=True)}
                 crop = item.image if item.source is not None else None
-                yield CellResult(item.path, classes[int(np.argmax(row))], probs, None, item.source, item.box, crop)
+                label = classes[int(np.argmax(row))]
+                yield CellResult(item.path, label, probs, None, item.source, item.box, crop, domain.get(i))
             else:
                 yield CellResult(item.path, error=item.error or batch_error, source=item.source, box=item.box)
         pending.clear()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wbc_desktop.core.domain import DomainModel, colour_statistics
 from wbc_desktop.core.images import resize_for_model
 from wbc_desktop.inference.base import softmax
 from wbc_desktop.inference.manifest import Manifest, ModelError, read_manifest, read_verified_model
@@ -39,6 +40,8 @@ class LiteRTClassifier:
         feature_widths = [w for w in by_width if w != num_classes]
         self._features_index = by_width[feature_widths[0]] if feature_widths else None
         self.feature_size = feature_widths[0] if feature_widths else None
+        domain = self.manifest.extra.get("domain")
+        self.domain = DomainModel.from_dict(domain) if domain else None
         expected = int(self._input["shape"][1])
         if expected != self.manifest.input_size:
             raise ModelError(f"model input is {expected} px but its manifest says {self.manifest.input_size} px")
@@ -95,6 +98,18 @@ class LiteRTClassifier:
         """Calibrated probabilities ``softmax(logits / temperature)``, shape ``(N, classes)``."""
         logits, _ = self.logits_and_features(images)
         return softmax(logits, self.temperature)
+
+    def domain_scores(self, images: Sequence[np.ndarray], features: np.ndarray | None) -> np.ndarray | None:
+        """How unlike the training images each image is (>1 unusual), or None for a model without statistics."""
+        if self.domain is None or not len(images):
+            return None
+        colours = np.stack([colour_statistics(image) for image in images])
+        return self.domain.scores(colours, features)
+
+    def analyse(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and out-of-domain scores in one pass."""
+        logits, features = self.logits_and_features(images)
+        return softmax(logits, self.temperature), self.domain_scores(images, features)
 
 
 def load_classifier(model_dir: str | Path | None = None, num_threads: int | None = None) -> LiteRTClassifier:

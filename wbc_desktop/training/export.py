@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wbc_desktop.core.domain import DomainModel, colour_statistics
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
@@ -36,12 +37,20 @@ def to_tflite(model: keras.Model) -> bytes:
 
 def litert_logits(content: bytes, images: np.ndarray, num_classes: int, batch: int = 64) -> np.ndarray:
     """Logits from the converted model through the app's runtime, batch by batch."""
+    return litert_outputs(content, images, num_classes, batch)[0]
+
+
+def litert_outputs(
+    content: bytes, images: np.ndarray, num_classes: int, batch: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and pooled features from the converted model through the app's runtime."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)
     input_index = interpreter.get_input_details()[0]["index"]
     outputs = {int(d["shape"][-1]): d["index"] for d in interpreter.get_output_details()}
-    chunks, current = [], 0
+    feature_index = next(index for width, index in outputs.items() if width != num_classes)
+    chunks, feature_chunks, current = [], [], 0
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch].astype(np.float32)
         if chunk.shape[0] != current:
@@ -51,7 +60,23 @@ def litert_logits(content: bytes, images: np.ndarray, num_classes: int, batch: i
         interpreter.set_tensor(input_index, chunk)
         interpreter.invoke()
         chunks.append(interpreter.get_tensor(outputs[num_classes]).copy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, num_classes), np.float32)
+        feature_chunks.append(interpreter.get_tensor(feature_index).copy())
+    if not chunks:
+        return np.zeros((0, num_classes), np.float32), np.zeros((0, 1), np.float32)
+    return np.concatenate(chunks), np.concatenate(feature_chunks)
+
+
+def fit_domain(content: bytes, data, config: TrainConfig, classes: list[str], sample: int = 2000) -> DomainModel:
+    """Colour and feature statistics of training images, calibrated on the validation split."""
+    _, train_x, train_y = cached_split(data, "train", config)
+    _, val_x, _ = cached_split(data, "val", config)
+    chosen = np.random.default_rng(0).choice(len(train_x), min(sample, len(train_x)), replace=False)
+    _, train_features = litert_outputs(content, train_x[chosen], len(classes))
+    train_colours = np.stack([colour_statistics(image) for image in train_x[chosen]])
+    domain = DomainModel.fit(train_colours, train_features, train_y[chosen], len(classes))
+    _, val_features = litert_outputs(content, val_x, len(classes))
+    domain.calibrate(np.stack([colour_statistics(image) for image in val_x]), val_features)
+    return domain
 
 
 def choose_review_threshold(coverage: list[dict], target_accuracy: float = 0.995) -> float:
@@ -96,6 +121,7 @@ def export_bundle(
     test_report = evaluation_summary(softmax(test_logits, temperature), test_y, classes)
     test_report["ece_uncalibrated"] = evaluation_summary(softmax(test_logits), test_y, classes)["ece"]
     threshold = choose_review_threshold(val_report["coverage"])
+    domain = fit_domain(content, data, config, classes)
 
     external: dict[str, dict] = {}
     for label, folder in (external_sets or {}).items():
@@ -152,6 +178,7 @@ def export_bundle(
             "split": "fixed split.csv: train for weights, val for checkpoint/temperature, test for report",
             "counts": training["counts"],
         },
+        "domain": domain.to_dict(),
         "metrics": {
             "test_accuracy": test_report["accuracy"],
             "test_macro_f1": test_report["macro"]["f1"],

@@ -1,0 +1,128 @@
+"""Lab profiles: a new softmax head (and temperature) over the bundled model's pooled features, fitted on cells a
+technician verified. Pure NumPy; stored beside, never over, the bundled model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wbc_desktop.core.export import atomic_write_text
+
+PROFILE_FILE = "profile.json"
+
+
+class ProfileError(Exception):
+    """A lab profile cannot be used (missing, damaged, or made for another model)."""
+
+
+@dataclass
+class Head:
+    """Standardise features, then a linear softmax layer."""
+
+    classes: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    weights: np.ndarray  # (features, classes)
+    bias: np.ndarray
+    temperature: float = 1.0
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.std) @ self.weights + self.bias
+
+
+def fit_head(
+    features: np.ndarray,
+    targets: np.ndarray,
+    classes: list[str],
+    l2: float = 1e-2,
+    steps: int = 800,
+    learning_rate: float = 0.05,
+) -> Head:
+    """Multinomial logistic regression with L2, full-batch Adam; classes balanced by weighting."""
+    mean = features.mean(axis=0)
+    std = features.std(axis=0) + 1e-3
+    x = (features - mean) / std
+    n, d = x.shape
+    k = len(classes)
+    onehot = np.eye(k)[targets]
+    counts = np.bincount(targets, minlength=k).astype(np.float64)
+    sample_weight = (n / (k * np.maximum(counts, 1)))[targets][:, None]
+    weights, bias = np.zeros((d, k)), np.zeros(k)
+    m_w, v_w, m_b, v_b = (np.zeros_like(weights), np.zeros_like(weights), np.zeros_like(bias), np.zeros_like(bias))
+    for step in range(1, steps + 1):
+        logits = x @ weights + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        error = (probabilities - onehot) * sample_weight / n
+        grad_w = x.T @ error + l2 * weights
+        grad_b = error.sum(axis=0)
+        for param, grad, m, v in ((weights, grad_w, m_w, v_w), (bias, grad_b, m_b, v_b)):
+            m *= 0.9
+            m += 0.1 * grad
+            v *= 0.999
+            v += 0.001 * grad**2
+            param -= learning_rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    return Head(list(classes), mean, std, weights, bias)
+
+
+@dataclass
+class Profile:
+    name: str
+    base_model: dict  # name, version, sha256 of the model whose features the head reads
+    head: Head
+    validation: dict = field(default_factory=dict)
+    created: str = ""
+    cells: int = 0
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {
+            "name": self.name,
+            "base_model": self.base_model,
+            "classes": self.head.classes,
+            "mean": self.head.mean.tolist(),
+            "std": self.head.std.tolist(),
+            "weights": self.head.weights.tolist(),
+            "bias": self.head.bias.tolist(),
+            "temperature": self.head.temperature,
+            "validation": self.validation,
+            "created": self.created or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "cells": self.cells,
+        }
+        path = folder / PROFILE_FILE
+        atomic_write_text(path, json.dumps(data) + "\n")
+        return path
+
+
+def load_profile(folder: str | Path) -> Profile:
+    path = Path(folder) / PROFILE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        head = Head(
+            list(data["classes"]),
+            np.asarray(data["mean"], np.float64),
+            np.asarray(data["std"], np.float64),
+            np.asarray(data["weights"], np.float64),
+            np.asarray(data["bias"], np.float64),
+            float(data.get("temperature", 1.0)),
+        )
+        if head.weights.shape != (len(head.mean), len(head.classes)):
+            raise ValueError("weights do not match the classes and features")
+        return Profile(
+            str(data["name"]),
+            dict(data["base_model"]),
+            head,
+            dict(data.get("validation", {})),
+            str(data.get("created", "")),
+            int(data.get("cells", 0)),
+        )
+    except FileNotFoundError:
+        raise ProfileError(f"no lab profile in {folder} (expected {PROFILE_FILE})") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ProfileError(f"lab profile {path} cannot be read: {error}") from None

@@ -1,0 +1,107 @@
+"""How unlike the training data an image looks (out-of-domain score), from colour statistics and features.
+
+Every lab stains and photographs differently; a model trained on one lab can be confidently wrong on another.
+Two cheap signals are combined: the image's colour statistics (stain, white balance, camera) as a Mahalanobis
+distance to the training images', and the model's pooled features as a standardised distance to the nearest
+class centre. Each is divided by its 99th percentile on the validation split, so a score above 1 is unusual
+and well above 1 is foreign. A batch is flagged when its median score passes a threshold set on validation
+batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+STATS_SIDE = 64
+BATCH_SIZE = 20
+
+
+def colour_statistics(rgb: np.ndarray) -> np.ndarray:
+    """8 numbers: mean and std of R, G, B (0..1) and mean of the r and g chromaticities, on a 64 px copy."""
+    small = np.asarray(Image.fromarray(rgb).resize((STATS_SIDE, STATS_SIDE), Image.Resampling.BILINEAR), np.float64)
+    pixels = small.reshape(-1, 3) / 255.0
+    total = pixels.sum(axis=1, keepdims=True) + 1e-6
+    chroma = pixels / total
+    return np.concatenate([pixels.mean(axis=0), pixels.std(axis=0), chroma[:, :2].mean(axis=0)])
+
+
+@dataclass
+class DomainModel:
+    """Reference statistics of the training images; stored in the model manifest under ``domain``."""
+
+    colour_mean: np.ndarray
+    colour_inverse_covariance: np.ndarray
+    feature_centres: np.ndarray  # one row per class
+    feature_scale: np.ndarray  # per-dimension std of features around their class centre
+    colour_p99: float = 1.0
+    feature_p99: float = 1.0
+    batch_threshold: float = 1.0
+
+    @classmethod
+    def fit(cls, colours: np.ndarray, features: np.ndarray, targets: np.ndarray, num_classes: int) -> DomainModel:
+        mean = colours.mean(axis=0)
+        covariance = np.cov(colours, rowvar=False) + np.eye(colours.shape[1]) * 1e-6
+        centres = np.stack([features[targets == c].mean(axis=0) for c in range(num_classes)])
+        residual = features - centres[targets]
+        scale = residual.std(axis=0) + 1e-3
+        return cls(mean, np.linalg.inv(covariance), centres, scale)
+
+    def raw_distances(self, colours: np.ndarray, features: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        centred = colours - self.colour_mean
+        colour = np.sqrt(np.einsum("ij,jk,ik->i", centred, self.colour_inverse_covariance, centred))
+        if features is None:
+            return colour, np.zeros_like(colour)
+        scaled = (features[:, None, :] - self.feature_centres[None]) / self.feature_scale
+        feature = np.sqrt((scaled**2).mean(axis=2)).min(axis=1)
+        return colour, feature
+
+    def calibrate(self, colours: np.ndarray, features: np.ndarray, batch_quantile: float = 0.99) -> None:
+        """Set the percentiles and the batch threshold from validation images (in-domain by definition)."""
+        colour, feature = self.raw_distances(colours, features)
+        self.colour_p99 = float(np.percentile(colour, 99))
+        self.feature_p99 = float(np.percentile(feature, 99))
+        scores = self.scores(colours, features)
+        rng = np.random.default_rng(0)
+        batch_scores = [batch_score(scores[rng.choice(len(scores), BATCH_SIZE, replace=False)]) for _ in range(2000)]
+        # A margin over the highest validation batches: one odd image must not flag a batch of 20.
+        self.batch_threshold = float(np.quantile(batch_scores, batch_quantile)) * 1.25
+
+    def scores(self, colours: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        colour, feature = self.raw_distances(colours, features)
+        score = colour / self.colour_p99
+        if features is not None:
+            score = np.maximum(score, feature / self.feature_p99)
+        return score
+
+    def to_dict(self) -> dict:
+        return {
+            "colour_mean": self.colour_mean.tolist(),
+            "colour_inverse_covariance": self.colour_inverse_covariance.tolist(),
+            "feature_centres": np.round(self.feature_centres, 6).tolist(),
+            "feature_scale": np.round(self.feature_scale, 6).tolist(),
+            "colour_p99": self.colour_p99,
+            "feature_p99": self.feature_p99,
+            "batch_threshold": self.batch_threshold,
+            "batch_size": BATCH_SIZE,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DomainModel:
+        return cls(
+            np.asarray(data["colour_mean"]),
+            np.asarray(data["colour_inverse_covariance"]),
+            np.asarray(data["feature_centres"]),
+            np.asarray(data["feature_scale"]),
+            float(data["colour_p99"]),
+            float(data["feature_p99"]),
+            float(data["batch_threshold"]),
+        )
+
+
+def batch_score(scores: Sequence[float] | np.ndarray) -> float:
+    """The batch's score: the median image score (robust to one odd image)."""
+    return float(np.median(np.asarray(scores))) if len(scores) else 0.0
