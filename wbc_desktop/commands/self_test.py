@@ -69,11 +69,9 @@ def run_self_test(args: argparse.Namespace) -> int:
             "CSV and JSON exports written", (folder / "case.csv").stat().st_size > 0 and (folder / "case.json").exists()
         )
         try:
-            from PySide6.QtWidgets import QApplication
+            from wbc_desktop.gui.report import ensure_application, write_pdf
 
-            from wbc_desktop.gui.report import write_pdf
-
-            app = QApplication.instance() or QApplication([])  # noqa: F841 - fonts need an application
+            ensure_application()
             write_pdf(folder / "case.pdf", reopened, differential)
             check("PDF report written", (folder / "case.pdf").read_bytes().startswith(b"%PDF"))
         except Exception as error:

@@ -4,10 +4,11 @@ SQLite and committed before the call returns, so nothing a technician did is los
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,8 +162,22 @@ class CaseStore:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN ... COMMIT (ROLLBACK on error). Explicit, because in autocommit mode (isolation_level=None)
+        ``with connection:`` issues no BEGIN and every statement would be a transaction of its own: a crash
+        between a reclassification and its audit entry would then leave them disagreeing (the SIGKILL test
+        caught exactly that)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def _write(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
-        with self.db:  # BEGIN ... COMMIT
+        with self.transaction():
             return self.db.execute(sql, tuple(params))
 
     def create_case(
@@ -265,7 +280,7 @@ class Case:
         """
         self._check_open()
         added = []
-        with self.store.db:
+        with self.store.transaction():
             for path, label, probabilities, *where in results:
                 source, box = [*where, None, None][:2]
                 cursor = self.store.db.execute(
@@ -304,7 +319,7 @@ class Case:
 
     def add_errors(self, errors: Iterable[tuple[str, str]]) -> None:
         errors = list(errors)
-        with self.store.db:
+        with self.store.transaction():
             self.store.db.executemany(
                 "INSERT INTO errors (case_id, path, message) VALUES (?, ?, ?)",
                 [(self.id, _path_to_db(p), m) for p, m in errors],
@@ -325,7 +340,7 @@ class Case:
         else:
             status, action = RECLASSIFIED, "reclassify"
         previous = cell.label
-        with self.store.db:
+        with self.store.transaction():
             self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
             self.store.db.execute(
                 "INSERT INTO audit (case_id, cell_id, at, who, action, from_label, to_label) "
@@ -376,7 +391,7 @@ class Case:
         if not who.strip():
             raise ValueError("sign-out needs the name of the person signing")
         at = now()
-        with self.store.db:
+        with self.store.transaction():
             self.store.db.execute("UPDATE cases SET signed_by = ?, signed_at = ? WHERE id = ?", (who, at, self.id))
             self.store.db.execute(
                 "INSERT INTO audit (case_id, cell_id, at, who, action) VALUES (?, NULL, ?, ?, 'sign-out')",

@@ -66,7 +66,8 @@ class DomainModel:
         self.feature_p99 = float(np.percentile(feature, 99))
         scores = self.scores(colours, features)
         rng = np.random.default_rng(0)
-        batch_scores = [batch_score(scores[rng.choice(len(scores), BATCH_SIZE, replace=False)]) for _ in range(2000)]
+        size = min(BATCH_SIZE, len(scores))
+        batch_scores = [batch_score(scores[rng.choice(len(scores), size, replace=False)]) for _ in range(2000)]
         # A margin over the highest validation batches: one odd image must not flag a batch of 20.
         self.batch_threshold = float(np.quantile(batch_scores, batch_quantile)) * 1.25
 

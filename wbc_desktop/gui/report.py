@@ -64,6 +64,13 @@ def report_html(case: Case, differential: Differential) -> str:
     """
 
 
+def ensure_application():
+    """Fonts and text layout need a Qt application; the CLI's self-test has none of its own."""
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([])
+
+
 def write_pdf(path: str | os.PathLike[str], case: Case, differential: Differential) -> None:
     """Render the one-page report; written to a temp file and renamed, like every export."""
     target = Path(path)
