@@ -28,9 +28,7 @@ def load_model_or_explain(model_dir: Path | None, profile_dir: Path | None = Non
         return None
 
 
-OUT_OF_DOMAIN_MESSAGE = (
-    "these images look unlike the data the model was trained on: check results, or adapt the model to your lab"
-)
+from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE  # noqa: E402  (re-exported for the commands)
 
 
 def domain_summary(scores: list[float], threshold: float | None) -> dict:

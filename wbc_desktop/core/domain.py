@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+OUT_OF_DOMAIN_MESSAGE = (
+    "these images look unlike the data the model was trained on: check results, or adapt the model to your lab"
+)
 STATS_SIDE = 64
 BATCH_SIZE = 20
 

@@ -15,6 +15,7 @@ class LabSettings:
     key_map: dict[str, str] = field(default_factory=lambda: {str(i + 1): c for i, c in enumerate(CLASSES)})
     operator: str = ""
     mode: str = "auto"  # cell | field | auto: how an image is read (single cell or smear field)
+    profile: str = ""  # name of a lab profile (folder under the user data folder's profiles/); "" = none
 
     def effective_threshold(self, model_threshold: float) -> float:
         return self.review_threshold if self.review_threshold is not None else model_threshold
@@ -27,6 +28,7 @@ class LabSettings:
             "key_map": dict(self.key_map),
             "operator": self.operator,
             "mode": self.mode,
+            "profile": self.profile,
         }
 
     @classmethod
@@ -49,6 +51,7 @@ class LabSettings:
             settings.operator = str(data.get("operator", ""))
             mode = str(data.get("mode", "auto"))
             settings.mode = mode if mode in ("cell", "field", "auto") else "auto"
+            settings.profile = str(data.get("profile", ""))
         except (TypeError, ValueError, AttributeError, IndexError):
             return cls()
         return settings

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from wbc_desktop.core.case import Case, CaseLockedError, CaseStore, case_report
 from wbc_desktop.core.differential import CLASSES
+from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_score
 from wbc_desktop.core.export import ExportError, write_csv, write_json
 from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
 from wbc_desktop.gui import settings_store
@@ -50,6 +51,15 @@ DRAIN_INTERVAL_MS = 40
 DRAIN_BUDGET_S = 0.020
 DRAIN_MAX_ITEMS = 32  # bounds the SQLite insert and the model update done per tick
 REFRESH_INTERVAL_S = 0.25
+MIN_CELLS_FOR_DOMAIN_WARNING = 5
+
+
+def domain_batch_size() -> int:
+    from wbc_desktop.core.domain import BATCH_SIZE
+
+    return BATCH_SIZE
+
+
 FIELD_PREVIEW_SIDE = 960
 
 
@@ -81,6 +91,8 @@ class MainWindow(QMainWindow):
         self.current_cell_id: int | None = None
         self.closing = False
         self.processed = 0
+        self.domain_scores: list[float] = []
+        self.model_dir: Path | None = None
         self._last_refresh = 0.0
         self.drain_timer = QTimer(self)
         self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
@@ -192,6 +204,7 @@ class MainWindow(QMainWindow):
         self._action(case_menu, "&Audit trail…", self.show_audit)
         settings_menu = self.menuBar().addMenu("&Settings")
         self._action(settings_menu, "&Preferences…", self.open_settings)
+        self._action(settings_menu, "&Adapt to my lab…", self.adapt_to_lab)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About WBC Desktop", self.show_about)
 
@@ -220,7 +233,12 @@ class MainWindow(QMainWindow):
 
     # --- model ---------------------------------------------------------------------------------------------
     def load_model(self, model_dir: Path | None = None) -> None:
-        task = ModelLoadTask(model_dir)
+        from wbc_desktop.gui.settings_dialog import profiles_dir
+
+        self.model_dir = model_dir
+        profile = profiles_dir() / self.settings.profile if self.settings.profile else None
+        self.model_status.setText("Loading model…")
+        task = ModelLoadTask(model_dir, profile)
         task.signals.loaded.connect(self._model_loaded)
         task.signals.failed.connect(self._model_failed)
         self._model_task = task
@@ -269,6 +287,7 @@ class MainWindow(QMainWindow):
 
     def set_case(self, case: Case | None) -> None:
         self.case = case
+        self.domain_scores = []
         self.current_cell_id = None
         self.cells_model.set_case(case)
         self.gallery.invalidate()
@@ -433,6 +452,8 @@ class MainWindow(QMainWindow):
                 self.select_cell(cells[0].id)
         self._add_problems([(str(r.path), r.error or "unknown error") for r, _ in results if not r.ok])
         self.processed += sum(r.first_of_image for r, _ in results)
+        self.domain_scores.extend(r.domain_score for r, _ in good if r.domain_score is not None)
+        self._check_domain()
         rate = self.processed / max(time.monotonic() - task.started, 1e-6)
         self.progress.setValue(self.processed)
         self.rate.setText(f"{self.processed}/{task.total} · {rate:.0f} images/s")
@@ -440,6 +461,19 @@ class MainWindow(QMainWindow):
             self.refresh_differential()  # live, but not on every tick: the end of the batch refreshes anyway
         if finished is not None:
             self._finished(finished.cancelled)
+
+    def _check_domain(self) -> None:
+        """Show the other-lab banner once enough cells of this case look unlike the training data."""
+        base = getattr(self.classifier, "base", self.classifier)
+        domain = getattr(base, "domain", None)
+        if domain is None or len(self.domain_scores) < MIN_CELLS_FOR_DOMAIN_WARNING:
+            return
+        if batch_score(self.domain_scores[-domain_batch_size() :]) > domain.batch_threshold:
+            if getattr(self.classifier, "profile", None) is None:
+                self.show_banner(
+                    f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab)."
+                )
+            self.domain_warning = True
 
     def _add_problems(self, problems: list[tuple[str, str]]) -> None:
         if not problems:
@@ -686,6 +720,7 @@ class MainWindow(QMainWindow):
             self.apply_settings(dialog.result_settings())
 
     def apply_settings(self, settings) -> None:
+        profile_changed = settings.profile != self.settings.profile
         self.settings = settings
         settings_store.save_settings(settings)
         self.cells_model.set_threshold(self.review_threshold)
@@ -693,6 +728,60 @@ class MainWindow(QMainWindow):
         if self.case is not None and not self.case.locked:
             self.case.update_details(target=settings.target_count)
         self.refresh_differential()
+        if profile_changed and self.task is None:
+            self.classifier = None
+            self.load_model(self.model_dir)
+
+    def verified_cells(self) -> tuple[list[Path], list[str]]:
+        """Single-cell images a person confirmed or reclassified, in every case of the store."""
+        paths, labels = [], []
+        for info in self.store.case_infos():
+            for cell in self.store.open_case(info.id).cells:
+                if cell.status in ("reviewed", "reclassified") and cell.label and not cell.source:
+                    paths.append(Path(cell.path))
+                    labels.append(cell.label)
+        return paths, labels
+
+    def adapt_to_lab(self) -> None:
+        """Fit a lab profile on the verified cells (background), then use it."""
+        import datetime as dt
+
+        from wbc_desktop.gui.settings_dialog import profiles_dir
+        from wbc_desktop.gui.worker import AdaptTask
+
+        base = getattr(self.classifier, "base", self.classifier)
+        if base is None:
+            return
+        paths, labels = self.verified_cells()
+        if len(paths) < 20:
+            QMessageBox.information(
+                self,
+                "Adapt to my lab",
+                f"{len(paths)} verified cells so far. Review at least 20 cells of your lab (confirm with Enter or "
+                "reclassify with 1–5), ideally 50 or more covering every class, then try again.",
+            )
+            return
+        name = f"lab-{dt.datetime.now():%Y%m%d-%H%M}"
+        task = AdaptTask(base, paths, labels, name, profiles_dir() / name)
+        task.signals.done.connect(self._adapted)
+        task.signals.failed.connect(lambda message: QMessageBox.warning(self, "Adapt to my lab", message))
+        self._adapt_task = task
+        self.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells…")
+        self.pool.start(task)
+
+    def _adapted(self, profile) -> None:
+        validation = profile.validation
+        accuracy = f"{validation['accuracy']:.1%}" if "accuracy" in validation else "not measured (too few cells)"
+        QMessageBox.information(
+            self,
+            "Adapt to my lab",
+            f"Lab profile “{profile.name}” fitted on {profile.cells} verified cells. Accuracy on the "
+            f"{validation.get('cells_held_back', 0)} cells held back: {accuracy}. It is now in use; choose "
+            "another in Settings › Preferences.",
+        )
+        settings = self.settings.__class__.from_dict(self.settings.to_dict())
+        settings.profile = profile.name
+        self.apply_settings(settings)
 
     def show_audit(self) -> None:
         if self.case is None:

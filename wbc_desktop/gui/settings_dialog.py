@@ -22,6 +22,17 @@ from wbc_desktop.core.differential import CLASSES
 from wbc_desktop.core.settings import LabSettings
 
 
+def profiles_dir():
+    from wbc_desktop.paths import user_data_dir
+
+    return user_data_dir() / "profiles"
+
+
+def available_profiles() -> list[str]:
+    folder = profiles_dir()
+    return sorted(p.name for p in folder.iterdir() if (p / "profile.json").is_file()) if folder.is_dir() else []
+
+
 class SettingsDialog(QDialog):
     def __init__(self, settings: LabSettings, classifier=None, parent=None):
         super().__init__(parent)
@@ -50,6 +61,10 @@ class SettingsDialog(QDialog):
         self.threshold.setDecimals(2)
         self.use_model_threshold.toggled.connect(lambda on: self.threshold.setEnabled(not on))
         self.operator = QLineEdit()
+        self.profile = QComboBox()
+        self.profile.addItem("(none: the bundled model)", "")
+        for name in available_profiles():
+            self.profile.addItem(name, name)
         self.mode = QComboBox()
         self.mode.addItems(["auto", "cell", "field"])
         self.mode.setToolTip(
@@ -70,6 +85,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.use_model_threshold)
         form.addRow("Operator", self.operator)
         form.addRow("Images are", self.mode)
+        form.addRow("Lab profile", self.profile)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -97,12 +113,15 @@ class SettingsDialog(QDialog):
         self.threshold.setEnabled(settings.review_threshold is not None)
         self.operator.setText(settings.operator)
         self.mode.setCurrentText(settings.mode)
+        index = self.profile.findData(settings.profile)
+        self.profile.setCurrentIndex(max(0, index))
         for key, combo in self.keys.items():
             combo.setCurrentText(settings.key_map.get(key, CLASSES[int(key) - 1]))
 
     def restore_defaults(self) -> None:
         defaults = LabSettings()
         defaults.operator = self.operator.text()  # a person's name is not a lab default
+        defaults.profile = self.profile.currentData() or ""  # nor is the lab's own profile
         self.show_settings(defaults)
 
     def result_settings(self) -> LabSettings:
@@ -115,6 +134,7 @@ class SettingsDialog(QDialog):
         settings.review_threshold = None if self.use_model_threshold.isChecked() else self.threshold.value()
         settings.operator = self.operator.text().strip()
         settings.mode = self.mode.currentText()
+        settings.profile = self.profile.currentData() or ""
         chosen = {key: combo.currentText() for key, combo in self.keys.items()}
         if len(set(chosen.values())) == len(chosen):  # a key map that gives two keys one class is ignored
             settings.key_map = chosen

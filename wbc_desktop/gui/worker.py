@@ -40,28 +40,58 @@ class ModelLoadSignals(QObject):
 
 
 class ModelLoadTask(QRunnable):
-    """Load (and verify) the model once, in the background, so the window shows at once."""
+    """Load (and verify) the model once, in the background, so the window shows at once; with a lab profile
+    when one is chosen."""
 
-    def __init__(self, model_dir: Path | None):
+    def __init__(self, model_dir: Path | None, profile_dir: Path | None = None):
         super().__init__()
         self.model_dir = model_dir
+        self.profile_dir = profile_dir
         self.signals = ModelLoadSignals()
 
     def run(self) -> None:
+        from wbc_desktop.core.adapt import ProfileError
         from wbc_desktop.inference.litert import load_classifier
         from wbc_desktop.inference.manifest import ModelError
+        from wbc_desktop.inference.profile import load_with_profile
 
         # One core stays free for the GUI thread: the window must keep repainting during a batch.
         threads = max(1, (os.cpu_count() or 2) - 1)
         try:
-            classifier = load_classifier(self.model_dir, num_threads=threads)
-        except ModelError as error:
+            classifier = load_with_profile(load_classifier(self.model_dir, num_threads=threads), self.profile_dir)
+        except (ModelError, ProfileError) as error:
             self.signals.failed.emit(str(error))
             return
-        except Exception as error:
+        except Exception as error:  # anything else is still a refusal with a message
             self.signals.failed.emit(f"the model could not be loaded: {error}")
             return
         self.signals.loaded.emit(classifier)
+
+
+class AdaptSignals(QObject):
+    done = Signal(object)  # Profile
+    failed = Signal(str)
+
+
+class AdaptTask(QRunnable):
+    """Fit a lab profile on verified cells off the GUI thread."""
+
+    def __init__(self, base, paths: list[Path], labels: list[str], name: str, out: Path):
+        super().__init__()
+        self.base, self.paths, self.labels, self.name, self.out = base, paths, labels, name, out
+        self.signals = AdaptSignals()
+
+    def run(self) -> None:
+        from wbc_desktop.core.adapt import ProfileError
+        from wbc_desktop.inference.profile import build_profile
+
+        try:
+            profile = build_profile(self.base, self.paths, self.labels, self.name)
+            profile.save(self.out)
+        except (ProfileError, OSError) as error:
+            self.signals.failed.emit(str(error))
+            return
+        self.signals.done.emit(profile)
 
 
 class ClassifySignals(QObject):

@@ -44,3 +44,63 @@ class ProfileClassifier:
 def load_with_profile(base, profile_dir: str | Path | None):
     """The base classifier, or the base wrapped in the lab profile found in ``profile_dir``."""
     return base if profile_dir is None else ProfileClassifier(base, load_profile(profile_dir))
+
+
+def read_features(base, paths: Sequence[Path], batch: int = 16, on_progress=None) -> tuple[np.ndarray, list[int]]:
+    """Pooled features of each readable image, and the indices of those images."""
+    from wbc_desktop.core.images import ImageLoadError, load_image
+
+    features, kept = [], []
+    for start in range(0, len(paths), batch):
+        images, indices = [], []
+        for index in range(start, min(start + batch, len(paths))):
+            try:
+                images.append(load_image(paths[index]))
+                indices.append(index)
+            except ImageLoadError:
+                continue
+        if images:
+            features.append(base.logits_and_features(images)[1])
+            kept.extend(indices)
+        if on_progress is not None:
+            on_progress(min(start + batch, len(paths)), len(paths))
+    return (np.concatenate(features) if features else np.zeros((0, base.feature_size or 0))), kept
+
+
+def build_profile(
+    base, paths: Sequence[Path], labels: Sequence[str], name: str, holdout: float = 0.2, seed: int = 0, on_progress=None
+) -> Profile:
+    """Fit a lab profile on verified cells: a head on (1 - holdout) of them, reported on the held-back rest,
+    then the head that is used refitted on all of them. Raises :class:`ProfileError` when it cannot."""
+    from wbc_desktop.core.adapt import fit_head
+    from wbc_desktop.core.labelled import stratified_split
+    from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
+
+    classes = list(base.classes)
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise ProfileError(f"classes {unknown} are not among the model's classes {classes}")
+    features, kept = read_features(base, paths, on_progress=on_progress)
+    targets = np.array([classes.index(labels[i]) for i in kept])
+    if len(targets) < 5:
+        raise ProfileError("at least 5 readable verified cells are needed to adapt the model")
+    splits = np.array(stratified_split([classes[t] for t in targets], holdout, 0.0, seed))
+    train, held = splits == "train", splits == "test"
+    validation: dict = {"cells_fitted": int(train.sum()), "cells_held_back": int(held.sum())}
+    temperature = 1.0
+    if held.any():
+        head = fit_head(features[train], targets[train], classes)
+        logits = head.logits(features[held])
+        temperature = fit_temperature(logits, targets[held]) if held.sum() >= 20 else 1.0
+        report = evaluation_summary(softmax(logits, temperature), targets[held], classes)
+        validation.update(
+            accuracy=report["accuracy"],
+            macro_f1=report["macro"]["f1"],
+            temperature=temperature,
+            confusion_matrix=report["confusion_matrix"],
+            per_class=report["per_class"],
+        )
+    final = fit_head(features, targets, classes)
+    final.temperature = temperature
+    base_info = {"name": base.name, "version": base.version, "sha256": base.sha256}
+    return Profile(name, base_info, final, validation, cells=len(targets))
