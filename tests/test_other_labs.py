@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import BCCD_CROPS, FIXTURES, PBC
@@ -77,3 +78,25 @@ def test_damaged_profile_is_refused(tmp_path):
     (tmp_path / "profile.json").write_text("{")
     with pytest.raises(ProfileError, match="cannot be read"):
         load_profile(tmp_path)
+
+
+def test_gui_adapt_to_my_lab_uses_verified_cells(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+    from test_gui import drop, make_window
+
+    from wbc_desktop.inference.profile import ProfileClassifier
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *args: shown.append(args[2]))
+    window = make_window(qtbot)
+    with qtbot.waitSignal(window.batch_finished, timeout=60_000):
+        drop(window, [PBC])
+    for cell in list(window.case.cells):
+        window.reclassify([cell.id], Path(cell.path).parent.name)  # the technician verifies each cell
+    paths, labels = window.verified_cells()
+    assert len(paths) == 20 and sorted(set(labels)) == sorted(window.classes)
+    with qtbot.waitSignal(window.model_ready, timeout=60_000):
+        window.adapt_to_lab()
+    assert isinstance(window.classifier, ProfileClassifier)
+    assert window.settings.profile.startswith("lab-")
+    assert any("Lab profile" in text and "20 verified cells" in text for text in shown)
