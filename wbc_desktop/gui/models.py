@@ -24,7 +24,21 @@ STATUS_TEXT = {
 Index = QModelIndex | QPersistentModelIndex
 
 
-class CellTableModel(QAbstractTableModel):
+class ColumnsModel(QAbstractTableModel):
+    """A flat table whose column titles are the class attribute ``COLUMNS``."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+
+class CellTableModel(ColumnsModel):
     """One row per cell of the current case: thumbnail + file, class, confidence, status."""
 
     COLUMNS = ("File", "Class", "Confidence", "Status")
@@ -94,14 +108,6 @@ class CellTableModel(QAbstractTableModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() or self.case is None else len(self.case.cells)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
         return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
@@ -135,7 +141,7 @@ class CellTableModel(QAbstractTableModel):
         return None
 
 
-class DifferentialModel(QAbstractTableModel):
+class DifferentialModel(ColumnsModel):
     """The differential table: per class count, %, 95 % CI, absolute count, reference, flag."""
 
     COLUMNS = ("Class", "Count", "%", "95% CI", "×10⁹/L", "Reference %", "Flag")
@@ -151,14 +157,6 @@ class DifferentialModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() or self.differential is None else len(self.differential.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or self.differential is None:
