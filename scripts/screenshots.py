@@ -71,6 +71,18 @@ def main() -> None:
     settle()
     window.grab().save(str(args.out / "gallery.png"))
 
+    # A smear field: the field view with its labelled boxes (a second case).
+    fields = ROOT / "tests" / "fixtures" / "bccd_fields"
+    window.new_case()
+    window.classify_paths([str(fields / "BloodImage_00010.jpg")])
+    wait_for(window.batch_finished)
+    window.tabs.setCurrentIndex(0)
+    window.select_cell(window.case.cells[0].id)
+    settle(600)
+    window.grab().save(str(args.out / "field.png"))
+    window.resume_case(case.id)
+    settle()
+
     pdf = Path(tempfile.mkdtemp()) / "report.pdf"
     window.sign_out("A. Technician")
     window.export("pdf", pdf)

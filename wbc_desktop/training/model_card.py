@@ -31,6 +31,11 @@ def _coverage_table(report: dict) -> list[str]:
     return lines
 
 
+def _images_per_second(training: dict) -> float:
+    epochs = len(training["history"].get("loss", []))
+    return epochs * sum(training["counts"]["train"].values()) / max(training["train_seconds"], 1e-9)
+
+
 def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count: int) -> None:
     test, val = metrics["test"], metrics["val"]
     config = metrics["config"]
@@ -70,7 +75,13 @@ def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count
         "and precise BN: statistics re-estimated over training images with the final weights "
         f"(val accuracy {training['val_accuracy_checkpoint']:.4f} → {training['val_accuracy_precise_bn']:.4f}; "
         f"{'used' if training['precise_bn_used'] else 'not used'}).",
-        f"- Training time on this 2-core CPU: {training['train_seconds'] / 60:.0f} min.",
+        f"- Training time on this 2-core CPU: {training['train_seconds'] / 60:.0f} min "
+        f"({_images_per_second(training):.0f} training images/s including validation).",
+        "- Why this input size and length: on this 2-core CPU a MobileNetV2 (alpha 1.0) step measured 60 images/s "
+        "at 128 px, 77 at 112 px, and the paper's 224 px is 3-4x slower; PBC cells fill most of a 360 px crop, so "
+        "128 px keeps the granules and nuclear shape visible while the whole run fits in about an hour. Validation "
+        "accuracy (inference mode) passed 99 % around epoch 14 and the cosine schedule needs the remaining epochs "
+        "to settle; the best validation epoch is kept.",
         f"- Temperature scaling fitted on val: T = {metrics['temperature']:.3f}; review threshold "
         f"{metrics['review_threshold']:.2f} (lowest threshold whose accepted val cells reach 99.5 % accuracy).",
         f"- Export: `.keras` → `.tflite` (float32); LiteRT vs Keras max probability difference on the test "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
 from wbc_desktop.gui.widgets.cell_detail import CLASS_COLOURS
@@ -42,18 +42,23 @@ class FieldView(QGraphicsView):
         self.scale_factor, self.boxes = scale_factor, boxes
         scene.addPixmap(pixmap)
         scene.setSceneRect(QRectF(pixmap.rect()))
+        font = QFont()
+        font.setPixelSize(max(12, pixmap.width() // 32))  # readable once the field is fitted into the view
+        font.setBold(True)
+        tag_height = font.pixelSize() + 6
         for item in boxes:
             x0, y0, x1, y1 = (v * scale_factor for v in item.box)
             colour = QColor(CLASS_COLOURS.get(item.label or "", "#6b7280"))
             pen = QPen(colour, 4 if item.selected else 2)
+            pen.setCosmetic(True)  # line width in screen pixels, whatever the zoom
             if item.label is None:
                 pen.setStyle(Qt.PenStyle.DashLine)  # excluded / deleted box stays visible, dashed
             scene.addRect(QRectF(x0, y0, x1 - x0, y1 - y0), pen)
-            tag = scene.addSimpleText(item.text)
+            tag = scene.addSimpleText(item.text, font)
             tag.setBrush(QBrush(QColor("white")))
             background = scene.addRect(tag.boundingRect().adjusted(-2, -1, 2, 1), QPen(Qt.PenStyle.NoPen), colour)
-            background.setPos(x0, max(0.0, y0 - 16))
-            tag.setPos(x0, max(0.0, y0 - 16))
+            background.setPos(x0, max(0.0, y0 - tag_height))
+            tag.setPos(x0, max(0.0, y0 - tag_height))
             tag.setZValue(2)
             background.setZValue(1)
         self.fitInView(scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
