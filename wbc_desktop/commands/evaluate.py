@@ -10,6 +10,7 @@ import numpy as np
 
 from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
 from wbc_desktop.commands.common import domain_threshold, load_model_or_explain, model_info
+from wbc_desktop.core.domain import batch_flags
 from wbc_desktop.core.export import atomic_write_text
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary
@@ -30,26 +31,6 @@ def format_report(report: dict) -> str:
     lines.append("confusion matrix (rows true, columns predicted): " + ", ".join(report["classes"]))
     lines.extend("  " + " ".join(f"{v:5d}" for v in row) for row in report["confusion_matrix"])
     return "\n".join(lines)
-
-
-def batch_flags(scores: list[float], threshold: float | None, batch_size: int = 20) -> dict:
-    """The share of consecutive batches of ``batch_size`` images (in a seeded random order) the warning flags."""
-    from wbc_desktop.core.domain import batch_score
-
-    if not scores or threshold is None:
-        return {"batches": 0}
-    order = np.random.default_rng(0).permutation(len(scores))
-    shuffled = np.asarray(scores)[order]
-    batches = [shuffled[i : i + batch_size] for i in range(0, len(shuffled) - batch_size + 1, batch_size)]
-    flagged = sum(batch_score(batch) > threshold for batch in batches)
-    return {
-        "batches": len(batches),
-        "batch_size": batch_size,
-        "flagged": int(flagged),
-        "flagged_fraction": flagged / len(batches) if batches else 0.0,
-        "median_score": float(np.median(scores)),
-        "threshold": threshold,
-    }
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -109,3 +109,21 @@ class DomainModel:
 def batch_score(scores: Sequence[float] | np.ndarray) -> float:
     """The batch's score: the median image score (robust to one odd image)."""
     return float(np.median(np.asarray(scores))) if len(scores) else 0.0
+
+
+def batch_flags(scores: list[float], threshold: float | None, batch_size: int = 20) -> dict:
+    """The share of consecutive batches of ``batch_size`` images (in a seeded random order) the warning flags."""
+    if not scores or threshold is None:
+        return {"batches": 0}
+    order = np.random.default_rng(0).permutation(len(scores))
+    shuffled = np.asarray(scores)[order]
+    batches = [shuffled[i : i + batch_size] for i in range(0, len(shuffled) - batch_size + 1, batch_size)]
+    flagged = sum(batch_score(batch) > threshold for batch in batches)
+    return {
+        "batches": len(batches),
+        "batch_size": batch_size,
+        "flagged": int(flagged),
+        "flagged_fraction": flagged / len(batches) if batches else 0.0,
+        "median_score": float(np.median(scores)),
+        "threshold": threshold,
+    }

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from wbc_desktop.core.domain import DomainModel, colour_statistics
+from wbc_desktop.core.domain import DomainModel, batch_flags, colour_statistics
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
@@ -66,6 +66,11 @@ def litert_outputs(
     return np.concatenate(chunks), np.concatenate(feature_chunks)
 
 
+def domain_scores(domain: DomainModel, content: bytes, images: np.ndarray, num_classes: int) -> list[float]:
+    _, features = litert_outputs(content, images, num_classes)
+    return domain.scores(np.stack([colour_statistics(image) for image in images]), features).tolist()
+
+
 def fit_domain(content: bytes, data, config: TrainConfig, classes: list[str], sample: int = 2000) -> DomainModel:
     """Colour and feature statistics of training images, calibrated on the validation split."""
     _, train_x, train_y = cached_split(data, "train", config)
@@ -79,8 +84,9 @@ def fit_domain(content: bytes, data, config: TrainConfig, classes: list[str], sa
     return domain
 
 
-def choose_review_threshold(coverage: list[dict], target_accuracy: float = 0.995) -> float:
-    """Lowest threshold whose automatically accepted cells reach ``target_accuracy`` on val (else 0.9)."""
+def choose_review_threshold(coverage: list[dict], target_accuracy: float = 0.999) -> float:
+    """Lowest threshold whose automatically accepted cells reach ``target_accuracy`` on val (else 0.9): at most
+    about one wrong call in a thousand passes without a person looking at it."""
     for row in coverage:
         if row["accuracy_accepted"] is not None and row["accuracy_accepted"] >= target_accuracy:
             return row["threshold"]
@@ -122,6 +128,7 @@ def export_bundle(
     test_report["ece_uncalibrated"] = evaluation_summary(softmax(test_logits), test_y, classes)["ece"]
     threshold = choose_review_threshold(val_report["coverage"])
     domain = fit_domain(content, data, config, classes)
+    test_report["domain"] = batch_flags(domain_scores(domain, content, test_x, len(classes)), domain.batch_threshold)
 
     external: dict[str, dict] = {}
     for label, folder in (external_sets or {}).items():
@@ -132,6 +139,9 @@ def export_bundle(
         logits = litert_logits(content, images, len(classes))
         external[label] = evaluation_summary(softmax(logits, temperature), targets, classes)
         external[label]["folder"] = str(folder)
+        external[label]["domain"] = batch_flags(
+            domain_scores(domain, content, images, len(classes)), domain.batch_threshold
+        )
 
     atomic_write_bytes(bundle_dir / MODEL_FILE, content)
     model.save(bundle_dir / "wbc_mobilenetv2.keras")

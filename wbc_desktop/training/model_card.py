@@ -83,7 +83,7 @@ def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count
         "accuracy (inference mode) passed 99 % around epoch 14 and the cosine schedule needs the remaining epochs "
         "to settle; the best validation epoch is kept.",
         f"- Temperature scaling fitted on val: T = {metrics['temperature']:.3f}; review threshold "
-        f"{metrics['review_threshold']:.2f} (lowest threshold whose accepted val cells reach 99.5 % accuracy).",
+        f"{metrics['review_threshold']:.2f} (lowest threshold whose accepted val cells reach 99.9 % accuracy).",
         f"- Export: `.keras` → `.tflite` (float32); LiteRT vs Keras max probability difference on the test "
         f"images: {metrics['litert_keras_max_abs_prob_diff']:.1e}.",
         "",
@@ -112,6 +112,19 @@ def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count
                 f"  - **{label}** (zero-shot, n = {report['support']}): accuracy **{report['accuracy']:.4f}**, "
                 f"macro-F1 {report['macro']['f1']:.4f}."
             )
+            flags = report.get("domain", {})
+            if flags.get("batches"):
+                lines.append(
+                    f"  - The app's out-of-domain warning flags {flags['flagged']} of {flags['batches']} batches of "
+                    f"{flags['batch_size']} of these images ({flags['flagged_fraction']:.0%})."
+                )
+    test_flags = test.get("domain", {})
+    if test_flags.get("batches"):
+        lines.append(
+            f"- On the PBC test split the same warning flags {test_flags['flagged']} of {test_flags['batches']} "
+            f"batches of {test_flags['batch_size']} ({test_flags['flagged_fraction']:.0%}): a technician loading "
+            "another lab's images is told to check the results or adapt the model (Settings › Adapt to my lab)."
+        )
     else:
         lines.append("  - (no external set was evaluated for this export)")
     lines += [
