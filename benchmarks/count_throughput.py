@@ -45,6 +45,18 @@ class KerasClassifier:
         return softmax(np.asarray(logits), self.temperature)
 
 
+def import_seconds(module: str) -> float:
+    """Wall time of a fresh interpreter importing ``module`` (minus a bare interpreter's start)."""
+    import subprocess
+
+    def timed(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        return time.perf_counter() - started
+
+    return timed(f"import {module}") - timed("pass")
+
+
 def rate(run, count: int) -> float:
     started = time.perf_counter()
     run()
@@ -78,7 +90,10 @@ def main() -> None:
 
         model_only[name] = rate(run, len(arrays))
 
+    litert_import, tf_import = import_seconds("ai_edge_litert.interpreter"), import_seconds("tensorflow")
     print(f"{len(paths)} images from {args.folder}, batch {args.batch_size}, {os.cpu_count()} CPU cores")
+    ratio = tf_import / litert_import
+    print(f"import: ai_edge_litert {litert_import:.2f} s, tensorflow {tf_import:.2f} s, ratio {ratio:.0f}x")
     print(
         f"count pipeline (decode+resize+classify): LiteRT {pipeline['LiteRT']:.1f} img/s, "
         f"Keras {pipeline['Keras']:.1f} img/s, ratio {pipeline['LiteRT'] / pipeline['Keras']:.2f}x"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.fields import crop_cell, find_wbcs, looks_like_field
+from wbc_desktop.core.fields import SINGLE_CELL_MAX_SIDE, crop_cell, find_wbcs, looks_like_field
 from wbc_desktop.core.images import ImageLoadError, load_image
 
 MODES = ("cell", "field", "auto")
@@ -58,8 +58,8 @@ class _Pending:
 
 def expand(path: Path, image: np.ndarray, mode: str) -> list[_Pending]:
     """One pending item for a single-cell image; one per detected WBC for a field (``mode`` decides)."""
-    if mode == "cell":
-        return [_Pending(path, image)]
+    if mode == "cell" or (mode == "auto" and max(image.shape[:2]) <= SINGLE_CELL_MAX_SIDE):
+        return [_Pending(path, image)]  # small images are single-cell crops: no need to look for fields
     detections = find_wbcs(image)
     if mode == "auto" and not looks_like_field(image, detections):
         return [_Pending(path, image)]

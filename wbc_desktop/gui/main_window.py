@@ -36,7 +36,7 @@ from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_score
 from wbc_desktop.core.export import ExportError, write_csv, write_json
 from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
 from wbc_desktop.gui import settings_store
-from wbc_desktop.gui.models import CELL_ID_ROLE, CellTableModel
+from wbc_desktop.gui.models import CELL_ID_ROLE, STATUS_TEXT, CellTableModel
 from wbc_desktop.gui.report import write_pdf
 from wbc_desktop.gui.widgets.case_bar import CaseBar
 from wbc_desktop.gui.widgets.cell_detail import CellDetail
@@ -565,7 +565,9 @@ class MainWindow(QMainWindow):
         if self.case is None:
             return
         cell = self.case.cell(cell_id)
-        status = "needs review" if cell.needs_review(self.review_threshold) else cell.status
+        status = (
+            "needs review" if cell.needs_review(self.review_threshold) else STATUS_TEXT.get(cell.status, cell.status)
+        )
         name = display_text(
             Path(cell.source).name + " · " + cell.path.rsplit("#", 1)[-1] if cell.source else Path(cell.path).name
         )

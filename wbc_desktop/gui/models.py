@@ -15,7 +15,7 @@ REVIEW_GROUP = "review"
 EXCLUDED_GROUP = "excluded"
 
 STATUS_TEXT = {
-    "auto": "model",
+    "auto": "model call",
     "reviewed": "reviewed",
     "reclassified": "reclassified",
     "excluded": "excluded",
