@@ -98,3 +98,17 @@ def test_train_tiny_then_litert_matches_keras(tmp_path):
     batch = np.stack([resize_for_model(image, 48) for image in images]).astype(np.float32)
     keras_probs = softmax(np.asarray(model.predict(batch, verbose=0)[0]), classifier.temperature)
     assert np.abs(classifier.predict(images) - keras_probs).max() <= AGREEMENT_TOLERANCE
+
+
+def test_strong_augmentation_keeps_shape_range_and_the_cell_in_the_middle():
+    from wbc_desktop.training.augment import augment_batch, augment_batch_strong
+
+    images = np.full((6, 64, 64, 3), 230, np.uint8)
+    images[:, 24:40, 24:40] = (90, 40, 130)  # a dark "nucleus" in the middle
+    rng = np.random.default_rng(0)
+    for augment in (augment_batch, augment_batch_strong):
+        out = augment(images, rng)
+        assert out.shape == images.shape and out.dtype == np.float32
+        assert out.min() >= 0.0 and out.max() <= 255.0
+        centre, corner = out[:, 28:36, 28:36].mean(axis=(1, 2, 3)), out[:, :4, :4].mean(axis=(1, 2, 3))
+        assert (centre < corner).all()  # zoom and shifts never push the cell out of the middle

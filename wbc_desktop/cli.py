@@ -96,6 +96,12 @@ def _add_train(commands) -> None:
     parser.add_argument("--limit-per-class", type=int, help="use only N images per class and split (smoke runs)")
     parser.add_argument("--precise-bn-batches", type=int, default=100)
     parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument(
+        "--augment",
+        choices=("standard", "strong"),
+        default="standard",
+        help="strong adds zoom, hue, gamma, grey and blur (other labs' stains and magnifications)",
+    )
     parser.add_argument("--name", default="wbc-mobilenetv2")
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument(

@@ -28,6 +28,7 @@ def run_train(args: argparse.Namespace) -> int:
         limit_per_class=args.limit_per_class,
         precise_bn_batches=args.precise_bn_batches,
         cache_dir=str(args.cache_dir) if args.cache_dir else None,
+        augment=args.augment,
     )
     fit(config)
     external = dict(item.split("=", 1) for item in args.external) if args.external else None

@@ -42,3 +42,48 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, jitter: ColourJi
     out *= gain
     np.clip(out, 0.0, 255.0, out=out)
     return out
+
+
+def _hue_rotation(angle: float) -> np.ndarray:
+    """RGB matrix rotating hue by ``angle`` radians around the grey axis (keeps luminance roughly)."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    third, root = 1.0 / 3.0, np.sqrt(1.0 / 3.0)
+    return np.array(
+        [
+            [cos + (1 - cos) * third, third * (1 - cos) - root * sin, third * (1 - cos) + root * sin],
+            [third * (1 - cos) + root * sin, cos + third * (1 - cos), third * (1 - cos) - root * sin],
+            [third * (1 - cos) - root * sin, third * (1 - cos) + root * sin, cos + third * (1 - cos)],
+        ],
+        dtype=np.float32,
+    )
+
+
+def augment_batch_strong(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Other labs: zoom (cells framed tighter or looser), hue/stain, gamma, grey and blur on top of the cheap set.
+
+    Measured to choose between this and :func:`augment_batch` (see docs/figures.md, *Other labs*).
+    """
+    from PIL import Image, ImageFilter
+
+    size = images.shape[1]
+    zoomed = np.empty_like(images)
+    for i, image in enumerate(images):
+        fraction = rng.uniform(0.45, 1.0)  # BCCD crops frame the cell about twice as tight as PBC
+        side = max(8, int(size * fraction))
+        # the cell stays centred (as in both labs' crops): only a small shift around the middle
+        shift = int(size * 0.08)
+        x0 = int(np.clip((size - side) // 2 + rng.integers(-shift, shift + 1), 0, size - side))
+        y0 = int(np.clip((size - side) // 2 + rng.integers(-shift, shift + 1), 0, size - side))
+        picture = Image.fromarray(image[y0 : y0 + side, x0 : x0 + side]).resize((size, size), Image.Resampling.BILINEAR)
+        if rng.random() < 0.25:
+            picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))
+        zoomed[i] = np.asarray(picture)
+    out = augment_batch(zoomed, rng, ColourJitter(brightness=0.2, contrast=0.3, saturation=0.4, channel_gain=0.12))
+    for i in range(len(out)):
+        out[i] = out[i] @ _hue_rotation(rng.uniform(-0.35, 0.35)).T
+        gamma = rng.uniform(0.7, 1.4, 3).astype(np.float32)
+        out[i] = 255.0 * np.power(np.clip(out[i], 0, 255) / 255.0, gamma)
+        if rng.random() < 0.1:
+            out[i] = out[i].mean(axis=2, keepdims=True)
+    np.clip(out, 0.0, 255.0, out=out)
+    return out

@@ -26,7 +26,7 @@ from wbc_desktop.core.labelled import (
     build_array_cache,
     load_labelled_set,
 )
-from wbc_desktop.training.augment import augment_batch
+from wbc_desktop.training.augment import augment_batch, augment_batch_strong
 from wbc_desktop.training.model import batchnorm_layers, build_model
 
 
@@ -45,14 +45,16 @@ class TrainConfig:
     limit_per_class: int | None = None  # tiny subsets for CI smoke runs
     precise_bn_batches: int = 100
     cache_dir: str | None = None
+    augment: str = "standard"  # standard | strong (zoom, hue, gamma, grey, blur: for other labs)
 
 
 class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled, augmented training batches from a uint8 array; reshuffled every epoch."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, strong: bool = False):
         super().__init__()
         self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.augment = augment_batch_strong if strong else augment_batch
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
 
@@ -61,7 +63,7 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         chosen = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        return augment_batch(self.images[chosen], self.rng), self.labels[chosen]
+        return self.augment(self.images[chosen], self.rng), self.labels[chosen]
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.images))
@@ -154,7 +156,7 @@ def fit(config: TrainConfig) -> dict:
 
     model = build_model(len(data.classes), config.image_size, config.alpha)
     logits_model = keras.Model(model.input, model.outputs[0])
-    batches = AugmentedBatches(train_x, train_y, config.batch_size, config.seed)
+    batches = AugmentedBatches(train_x, train_y, config.batch_size, config.seed, strong=config.augment == "strong")
     logits_model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, len(batches))),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
