@@ -180,7 +180,10 @@ def export_bundle(
         # The runtime tells the outputs apart by their width: logits have one value per class.
         "outputs": {"logits": len(classes), "features": feature_size},
         "feature_size": feature_size,
-        "architecture": f"MobileNetV2 alpha={config.alpha}, from scratch, BN momentum 0.9, precise BN",
+        "architecture": (
+            f"MobileNetV2 alpha={config.alpha}, from scratch, BN momentum 0.9"
+            + (", precise BN" if training.get("precise_bn_used") else ", best-val checkpoint statistics")
+        ),
         "created": dt.date.today().isoformat(),
         "training_data": {
             "dataset": "PBC (Acevedo et al. 2020), 5 normal WBC classes",
