@@ -31,7 +31,7 @@ def report_html(case: Case, differential: Differential) -> str:
         for row in differential.rows
     )
     signed = (
-        f"Signed out by <b>{escape(info.signed_by or '')}</b> at {escape(info.signed_at or '')}"
+        f"Signed out by <b>{escape(info.signed_by or '')}</b> at {escape((info.signed_at or '').replace('T', ' '))}"
         if info.signed
         else "NOT SIGNED OUT: preliminary report"
     )
