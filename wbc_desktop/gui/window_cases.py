@@ -1,0 +1,157 @@
+"""Case actions of the main window: create, resume, edit, sign out, audit, export."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QMessageBox,
+)
+
+from wbc_desktop.core.case import Case, case_report
+from wbc_desktop.core.export import ExportError, write_csv, write_json
+from wbc_desktop.core.images import display_text
+from wbc_desktop.gui import settings_store
+from wbc_desktop.gui.report import write_pdf
+
+
+class CaseActions:
+    """Mixin for MainWindow: the case lifecycle and exports."""
+
+    # --- cases ---------------------------------------------------------------------------------------------
+    @property
+    def who(self) -> str:
+        return (self.case.info.operator if self.case else "") or self.settings.operator or getpass.getuser()
+
+    def new_case(self) -> Case:
+        self.cancel()
+        case = self.store.create_case(
+            operator=self.case_bar.operator.text().strip() or self.settings.operator,
+            model=self.model_info(),
+            target=self.settings.target_count,
+        )
+        self.set_case(case)
+        return case
+
+    def set_case(self, case: Case | None) -> None:
+        self.case = case
+        self.domain_scores = []
+        self.current_cell_id = None
+        self.cells_model.set_case(case)
+        self.gallery.invalidate()
+        self.case_bar.show_case(case.info if case else None)
+        self.differential_panel.set_wbc_count(case.info.wbc_count if case else None)
+        self.problems.clear()
+        for path, message in case.errors if case else []:
+            self.problems.addItem(f"{display_text(path)}: {message}")
+        self._update_problem_tab()
+        self.detail.clear()
+        self.refresh_differential()
+        self._load_thumbnails_later()
+
+    def resume_case(self, case_id: int) -> Case:
+        case = self.store.open_case(case_id)
+        self.set_case(case)
+        self.banner.setVisible(False)
+        self.resume_button.setVisible(False)
+        return case
+
+    def _offer_resume(self) -> None:
+        unfinished = [info for info in self.store.case_infos(unfinished_only=True) if info.cell_count]
+        if unfinished:
+            latest = unfinished[0]
+            self._resume_candidate = latest.id
+            self.show_banner(
+                f"{len(unfinished)} unfinished case(s). Latest: “{latest.sample_id or 'no ID'}”, "
+                f"{latest.cell_count} cells, started {latest.created[:16].replace('T', ' ')}.",
+                resume=True,
+            )
+
+    def _resume_offered(self) -> None:
+        self.resume_case(self._resume_candidate)
+
+    def choose_case_dialog(self) -> None:
+        infos = self.store.case_infos()
+        if not infos:
+            QMessageBox.information(self, "Open case", "There are no saved cases yet.")
+            return
+        names = [
+            f"#{i.id} {i.sample_id or '(no ID)'} · {i.cell_count} cells · {i.created[:16].replace('T', ' ')}"
+            + (" · signed" if i.signed else "")
+            for i in infos
+        ]
+        choice, ok = QInputDialog.getItem(self, "Open case", "Case:", names, 0, False)
+        if ok:
+            self.resume_case(infos[names.index(choice)].id)
+
+    def _details_changed(self, sample_id: str, operator: str) -> None:
+        if self.closing:
+            return
+        info = self.case.info if self.case is not None else None
+        if info is not None and not self.case.locked and (info.sample_id, info.operator) != (sample_id, operator):
+            self.case.update_details(sample_id=sample_id, operator=operator)
+        if operator and operator != self.settings.operator:
+            self.settings.operator = operator
+            settings_store.save_settings(self.settings)
+
+    def _wbc_count_changed(self, value: float | None) -> None:
+        if self.case is not None and not self.case.locked:
+            self.case.update_details(wbc_count=value)
+            self.refresh_differential()
+
+    def ask_sign_out(self) -> None:
+        if self.case is None or self.case.locked:
+            return
+        name, ok = QInputDialog.getText(self, "Sign out", "Name of the person signing out:", text=self.who)
+        if ok and name.strip():
+            self.sign_out(name.strip())
+
+    def sign_out(self, name: str) -> None:
+        assert self.case is not None
+        self.case.sign_out(name)
+        self.case_bar.show_case(self.case.info)
+
+    # --- exports -------------------------------------------------------------------------------------------
+    def export(self, kind: str, path: str | Path, overwrite: bool = False) -> None:
+        """Write the case as ``csv``, ``json`` or ``pdf``; refuses to replace a file unless ``overwrite``."""
+        if self.case is None:
+            raise ExportError("there is no case to export")
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; choose another name or confirm replacing it")
+        cells, differential, report = case_report(self.case, self.classes, self.settings.reference_ranges)
+        if kind == "csv":
+            write_csv(path, cells, self.classes, differential)
+        elif kind == "json":
+            write_json(path, report)
+        elif kind == "pdf":
+            write_pdf(path, self.case, differential)
+        else:
+            raise ValueError(kind)
+
+    def export_dialog(self, kind: str) -> None:
+        if self.case is None:
+            QMessageBox.information(self, "Export", "Open or create a case first.")
+            return
+        name = f"{self.case.info.sample_id or f'case-{self.case.id}'}.{kind}"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", name, f"{kind.upper()} (*.{kind})")
+        if not path:
+            return
+        try:
+            self.export(kind, path, overwrite=True)  # the save dialog already asked before replacing
+        except (ExportError, OSError) as error:
+            QMessageBox.warning(self, "Export failed", str(error))
+            return
+        self.statusBar().showMessage(f"Exported {path}", 5000)
+
+    def show_audit(self) -> None:
+        if self.case is None:
+            return
+        lines = [
+            f"{e.at}  {e.who}  {e.action}  cell {e.cell_id or '-'}: {e.from_label or '—'} → {e.to_label or '—'}"
+            for e in self.case.audit()
+        ]
+        QMessageBox.information(self, "Audit trail", "\n".join(lines) or "No changes yet.")

@@ -1,0 +1,81 @@
+"""Other labs in the main window: the out-of-domain banner and Adapt to my lab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QMessageBox,
+)
+
+from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_score
+
+MIN_CELLS_FOR_DOMAIN_WARNING = 5
+
+
+class LabActions:
+    """Mixin for MainWindow: warnings about other labs and lab profiles."""
+
+    def _check_domain(self) -> None:
+        """Show the other-lab banner once enough cells of this case look unlike the training data."""
+        base = getattr(self.classifier, "base", self.classifier)
+        domain = getattr(base, "domain", None)
+        if domain is None or len(self.domain_scores) < MIN_CELLS_FOR_DOMAIN_WARNING:
+            return
+        if batch_score(self.domain_scores[-BATCH_SIZE:]) > domain.batch_threshold:
+            if getattr(self.classifier, "profile", None) is None:
+                self.show_banner(
+                    f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab)."
+                )
+            self.domain_warning = True
+
+    def verified_cells(self) -> tuple[list[Path], list[str]]:
+        """Single-cell images a person confirmed or reclassified, in every case of the store."""
+        paths, labels = [], []
+        for info in self.store.case_infos():
+            for cell in self.store.open_case(info.id).cells:
+                if cell.status in ("reviewed", "reclassified") and cell.label and not cell.source:
+                    paths.append(Path(cell.path))
+                    labels.append(cell.label)
+        return paths, labels
+
+    def adapt_to_lab(self) -> None:
+        """Fit a lab profile on the verified cells (background), then use it."""
+        import datetime as dt
+
+        from wbc_desktop.gui.settings_dialog import profiles_dir
+        from wbc_desktop.gui.worker import AdaptTask
+
+        base = getattr(self.classifier, "base", self.classifier)
+        if base is None:
+            return
+        paths, labels = self.verified_cells()
+        if len(paths) < 20:
+            QMessageBox.information(
+                self,
+                "Adapt to my lab",
+                f"{len(paths)} verified cells so far. Review at least 20 cells of your lab (confirm with Enter or "
+                "reclassify with 1–5), ideally 50 or more covering every class, then try again.",
+            )
+            return
+        name = f"lab-{dt.datetime.now():%Y%m%d-%H%M}"
+        task = AdaptTask(base, paths, labels, name, profiles_dir() / name)
+        task.signals.done.connect(self._adapted)
+        task.signals.failed.connect(lambda message: QMessageBox.warning(self, "Adapt to my lab", message))
+        self._adapt_task = task
+        self.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells…")
+        self.pool.start(task)
+
+    def _adapted(self, profile) -> None:
+        validation = profile.validation
+        accuracy = f"{validation['accuracy']:.1%}" if "accuracy" in validation else "not measured (too few cells)"
+        QMessageBox.information(
+            self,
+            "Adapt to my lab",
+            f"Lab profile “{profile.name}” fitted on {profile.cells} verified cells. Accuracy on the "
+            f"{validation.get('cells_held_back', 0)} cells held back: {accuracy}. It is now in use; choose "
+            "another in Settings › Preferences.",
+        )
+        settings = self.settings.__class__.from_dict(self.settings.to_dict())
+        settings.profile = profile.name
+        self.apply_settings(settings)

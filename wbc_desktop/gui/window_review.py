@@ -1,0 +1,166 @@
+"""Reviewing cells in the main window: selection, detail and field views, keys, reclassification."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from PySide6.QtCore import QItemSelectionModel, QModelIndex
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QMenu,
+)
+
+from wbc_desktop.core.case import CaseLockedError
+from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
+from wbc_desktop.gui.models import CELL_ID_ROLE, STATUS_TEXT
+from wbc_desktop.gui.widgets.field_view import FieldBox
+
+FIELD_PREVIEW_SIDE = 960
+
+
+def pixmap_from_array(array) -> QPixmap:
+    height, width, _ = array.shape
+    return QPixmap.fromImage(QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy())
+
+
+class ReviewActions:
+    """Mixin for MainWindow: what a technician does to one cell."""
+
+    # --- review --------------------------------------------------------------------------------------------
+    def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        cell_id = current.data(CELL_ID_ROLE) if current.isValid() else None
+        if cell_id is not None:
+            self.current_cell_id = cell_id
+            self._show_detail(cell_id)
+
+    def select_cell(self, cell_id: int) -> None:
+        row = self.cells_model.row_of(cell_id)
+        if row is None:
+            return
+        self.current_cell_id = cell_id
+        self.table.selectionModel().setCurrentIndex(
+            self.cells_model.index(row, 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        self._show_detail(cell_id)
+
+    def _show_detail(self, cell_id: int) -> None:
+        if self.case is None:
+            return
+        cell = self.case.cell(cell_id)
+        status = (
+            "needs review" if cell.needs_review(self.review_threshold) else STATUS_TEXT.get(cell.status, cell.status)
+        )
+        name = display_text(
+            Path(cell.source).name + " · " + cell.path.rsplit("#", 1)[-1] if cell.source else Path(cell.path).name
+        )
+        caption = (
+            f"<b>{html.escape(name)}</b><br>{(cell.label or 'excluded').capitalize()} · "
+            f"model: {cell.predicted} ({cell.confidence:.1%}) · {status}"
+        )
+        if cell.source:
+            self._show_field(cell, caption)
+            return
+        try:
+            pixmap = pixmap_from_array(load_preview(cell.path))
+        except ImageLoadError:
+            pixmap = self.cells_model.thumbnail(cell_id)
+        self.detail.show_cell(pixmap, caption, cell.probabilities, cell.label)
+
+    def _show_field(self, cell, caption: str) -> None:
+        """The field the cell was found in, with every box of that field labelled."""
+        try:
+            with Image.open(cell.source) as image:
+                field_width = ImageOps.exif_transpose(image).size[0]
+            preview = load_preview(cell.source, FIELD_PREVIEW_SIDE)
+        except (ImageLoadError, OSError):
+            self.detail.show_cell(self.cells_model.thumbnail(cell.id), caption, cell.probabilities, cell.label)
+            return
+        boxes = [
+            FieldBox(
+                other.id,
+                tuple(other.box),
+                f"{(other.label or 'excluded')} {other.confidence:.0%}",
+                other.label,
+                selected=other.id == cell.id,
+            )
+            for other in self.case.cells
+            if other.source == cell.source and other.box
+        ]
+        scale = preview.shape[1] / field_width
+        self.detail.show_field(pixmap_from_array(preview), scale, boxes, caption, cell.probabilities, cell.label)
+
+    def add_drawn_box(self, box: list[int]) -> None:
+        """A WBC the finder missed: crop it from the field, classify it, add it to the case."""
+        if self.case is None or self.current_cell_id is None or self.classifier is None or self.case.locked:
+            return
+        source = self.case.cell(self.current_cell_id).source
+        if not source:
+            return
+        from wbc_desktop.core.fields import Detection, crop_cell
+
+        field_rgb = load_image(source)
+        probabilities = self.classifier.predict([crop_cell(field_rgb, Detection(tuple(box), 1.0, 0.0))])[0]
+        probs = {c: float(p) for c, p in zip(self.classifier.classes, probabilities, strict=True)}
+        label = max(probs, key=probs.get)
+        cell = self.case.add_drawn_cell(source, box, label, probs, self.who)
+        self.cells_model.cells_added([cell], [None])
+        self.detail.draw_box.setChecked(False)
+        self.select_cell(cell.id)
+        self.refresh_differential()
+
+    def _key_label(self, key: str) -> None:
+        label = self.settings.key_map.get(key)
+        if label in self.classes:
+            self.label_current(label)
+
+    def label_current(self, label: str | None, advance: bool = True) -> None:
+        if self.current_cell_id is not None:
+            self.reclassify([self.current_cell_id], label, advance=advance)
+
+    def confirm_current(self) -> None:
+        if self.current_cell_id is None or self.case is None:
+            return
+        cell = self.case.cell(self.current_cell_id)
+        self.reclassify([cell.id], cell.label, advance=True)
+
+    def reclassify(self, cell_ids: list[int], label: str | None, advance: bool = False) -> None:
+        """Set the label of cells (``None`` excludes); saved at once, with an audit entry each."""
+        if self.case is None:
+            return
+        try:
+            for cell_id in cell_ids:
+                self.case.set_label(cell_id, label, self.who)
+                self.cells_model.cell_changed(cell_id)
+        except CaseLockedError as error:
+            self.show_banner(str(error))
+            return
+        if advance and len(cell_ids) == 1:
+            self._advance_from(cell_ids[0])
+        elif self.current_cell_id in cell_ids:
+            self._show_detail(self.current_cell_id)
+        self.refresh_differential()
+
+    def _advance_from(self, cell_id: int) -> None:
+        row = self.cells_model.row_of(cell_id)
+        if row is not None and row + 1 < self.cells_model.rowCount():
+            next_cell = self.cells_model.cell_at(row + 1)
+            self.select_cell(next_cell.id)
+        else:
+            self._show_detail(cell_id)
+
+    def _context_menu(self, view, position) -> None:
+        index = view.indexAt(position)
+        if not index.isValid():
+            return
+        ids = sorted(
+            {i.data(CELL_ID_ROLE) for i in view.selectionModel().selectedIndexes()} | {index.data(CELL_ID_ROLE)}
+        )
+        menu = QMenu(self)
+        for key, label in sorted(self.settings.key_map.items()):
+            menu.addAction(f"{label.capitalize()}\t{key}", lambda lab=label: self.reclassify(ids, lab))
+        menu.addSeparator()
+        menu.addAction("Exclude (artifact, not a WBC)\tX", lambda: self.reclassify(ids, None))
+        menu.exec(view.viewport().mapToGlobal(position))
