@@ -177,6 +177,14 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image
 
 
+def check_declared_size(image: Image.Image) -> tuple[int, int]:
+    """The size an opened (not yet decoded) image declares; refuses it before any pixel is read if too large."""
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS or max(width, height) > MAX_SIDE:
+        raise ImageTooLargeError(f"image too large: {width}x{height}")
+    return width, height
+
+
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Load any supported image as an ``(H, W, 3)`` uint8 RGB array, EXIF orientation applied.
 
@@ -195,9 +203,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS or max(width, height) > MAX_SIDE:
-                    raise ImageTooLargeError(f"image too large: {width}x{height}")
+                width, height = check_declared_size(image)
                 if width < 1 or height < 1:
                     raise ImageTooSmallError(f"image has no pixels: {width}x{height}")
                 image.load()
@@ -245,9 +251,7 @@ def load_preview(path: str | os.PathLike[str], max_side: int = 480) -> np.ndarra
     path = Path(path)
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS or max(width, height) > MAX_SIDE:
-                raise ImageTooLargeError(f"image too large: {width}x{height}")
+            check_declared_size(image)
             image.draft("RGB", (max_side, max_side))
             image = ImageOps.exif_transpose(image)
             image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
