@@ -32,15 +32,11 @@ class CellResult:
     box: list[int] | None = None
     crop: np.ndarray | None = field(default=None, repr=False)
     domain_score: float | None = None  # > 1: the image looks unlike the training data
+    first_of_image: bool = True  # once per input image (progress counts images; a field yields several cells)
 
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    @property
-    def first_of_image(self) -> bool:
-        """True once per input image (progress counts images; a field can yield several cells)."""
-        return self.source is None or self.path.name.endswith("#wbc1")
 
     @property
     def confidence(self) -> float:
@@ -54,6 +50,7 @@ class _Pending:
     error: str | None = None
     source: Path | None = None
     box: list[int] | None = None
+    first: bool = True
 
 
 def expand(path: Path, image: np.ndarray, mode: str) -> list[_Pending]:
@@ -66,7 +63,9 @@ def expand(path: Path, image: np.ndarray, mode: str) -> list[_Pending]:
     if not detections:
         return [_Pending(path, None, NO_WBC_FOUND)]
     return [
-        _Pending(Path(f"{path}#wbc{n}"), crop_cell(image, detection), source=path, box=list(detection.box))
+        _Pending(
+            Path(f"{path}#wbc{n}"), crop_cell(image, detection), source=path, box=list(detection.box), first=n == 1
+        )
         for n, detection in enumerate(sorted(detections, key=lambda d: (d.box[1], d.box[0])), start=1)
     ]
 
@@ -113,9 +112,10 @@ def classify_iter(
                 probs = {name: float(p) for name, p in zip(classes, row, strict=True)}
                 crop = item.image if item.source is not None else None
                 label = classes[int(np.argmax(row))]
-                yield CellResult(item.path, label, probs, None, item.source, item.box, crop, domain.get(i))
+                yield CellResult(item.path, label, probs, None, item.source, item.box, crop, domain.get(i), item.first)
             else:
-                yield CellResult(item.path, error=item.error or batch_error, source=item.source, box=item.box)
+                error = item.error or batch_error
+                yield CellResult(item.path, error=error, source=item.source, box=item.box, first_of_image=item.first)
         pending.clear()
 
     for path in paths:
