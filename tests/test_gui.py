@@ -271,7 +271,9 @@ def test_gui_thread_stays_responsive_during_500_images(qtbot, tmp_path):
     timer.stop()
     assert window.cells_model.rowCount() == 500
     gaps = np.diff([started, *ticks, ended])
-    assert gaps.max() < 0.25, f"GUI thread blocked for {gaps.max():.2f} s during a {ended - started:.1f} s batch"
+    # No freeze a person would notice, and the timer ticks steadily (one disk or GC hiccup is tolerated).
+    assert gaps.max() < 0.5, f"GUI thread blocked for {gaps.max():.2f} s during a {ended - started:.1f} s batch"
+    assert np.percentile(gaps, 95) < 0.1, f"timer ticks every {np.percentile(gaps, 95):.2f} s (95th percentile)"
 
 
 def test_settings_persist_and_restore_defaults(qtbot):
