@@ -46,8 +46,7 @@ def domain_summary(scores: list[float], threshold: float | None) -> dict:
 
 
 def domain_threshold(classifier) -> float | None:
-    base = getattr(classifier, "base", classifier)
-    domain = getattr(base, "domain", None)
+    domain = getattr(classifier, "domain", None)
     return domain.batch_threshold if domain is not None else None
 
 

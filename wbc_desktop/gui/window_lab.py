@@ -18,16 +18,14 @@ class LabActions:
 
     def _check_domain(self) -> None:
         """Show the other-lab banner once enough cells of this case look unlike the training data."""
-        base = getattr(self.classifier, "base", self.classifier)
-        domain = getattr(base, "domain", None)
+        domain = getattr(self.classifier, "domain", None)
         if domain is None or len(self.domain_scores) < MIN_CELLS_FOR_DOMAIN_WARNING:
             return
-        if batch_score(self.domain_scores[-BATCH_SIZE:]) > domain.batch_threshold:
-            if getattr(self.classifier, "profile", None) is None:
-                self.show_banner(
-                    f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab)."
-                )
-            self.domain_warning = True
+        no_profile = getattr(self.classifier, "profile", None) is None
+        if no_profile and batch_score(self.domain_scores[-BATCH_SIZE:]) > domain.batch_threshold:
+            self.show_banner(
+                f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab)."
+            )
 
     def verified_cells(self) -> tuple[list[Path], list[str]]:
         """Single-cell images a person confirmed or reclassified, in every case of the store."""

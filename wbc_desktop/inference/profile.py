@@ -31,6 +31,7 @@ class ProfileClassifier:
         self.sha256 = base.sha256
         self.review_threshold = base.review_threshold
         self.feature_size = base.feature_size
+        self.domain = base.domain  # the out-of-domain statistics belong to the features, i.e. the base model
 
     def analyse(self, images: Sequence[np.ndarray]):
         _, features = self.base.logits_and_features(images)
