@@ -128,10 +128,6 @@ class ClassifyTask(QRunnable):
     def cancel(self) -> None:
         self._cancel.set()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
     def run(self) -> None:
         try:
             self._run()
