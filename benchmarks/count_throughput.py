@@ -19,7 +19,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wbc_desktop.core.images import discover, load_image, resize_for_model
+from wbc_desktop.core.canonical import model_view
+from wbc_desktop.core.images import discover, load_image
 from wbc_desktop.core.pipeline import classify_iter
 from wbc_desktop.inference.base import softmax
 from wbc_desktop.inference.litert import load_classifier
@@ -33,14 +34,15 @@ class KerasClassifier:
         import keras
 
         self.model = keras.models.load_model(model_dir / "wbc_mobilenetv2.keras")
-        self.classes, self.size, self.temperature = (
+        self.classes, self.size, self.view, self.temperature = (
             reference.classes,
             reference.manifest.input_size,
+            reference.manifest.view,
             reference.temperature,
         )
 
     def predict(self, images):
-        batch = np.stack([resize_for_model(image, self.size) for image in images]).astype(np.float32)
+        batch = np.stack([model_view(image, self.size, self.view) for image in images]).astype(np.float32)
         logits = self.model.predict_on_batch(batch)[0]
         return softmax(np.asarray(logits), self.temperature)
 
@@ -80,15 +82,22 @@ def main() -> None:
         pipeline[name] = rate(
             lambda c=classifier: list(classify_iter(paths, c, batch_size=args.batch_size)), len(paths)
         )
-    arrays = [resize_for_model(load_image(p), litert.manifest.input_size) for p in paths]
+    size, view = litert.manifest.input_size, litert.manifest.view
+    batches = [
+        np.stack([model_view(load_image(p), size, view) for p in paths[start : start + args.batch_size]]).astype(
+            np.float32
+        )
+        for start in range(0, len(paths), args.batch_size)
+    ]
     model_only = {}
-    for name, classifier in (("LiteRT", litert), ("Keras", keras_model)):
+    # the model alone: both get the same prepared input tensors
+    for name, run_batch in (("LiteRT", litert._run), ("Keras", keras_model.model.predict_on_batch)):
 
-        def run(c=classifier):
-            for start in range(0, len(arrays), args.batch_size):
-                c.predict(arrays[start : start + args.batch_size])
+        def run(r=run_batch):
+            for batch in batches:
+                r(batch)
 
-        model_only[name] = rate(run, len(arrays))
+        model_only[name] = rate(run, len(paths))
 
     litert_import, tf_import = import_seconds("ai_edge_litert.interpreter"), import_seconds("tensorflow")
     print(f"{len(paths)} images from {args.folder}, batch {args.batch_size}, {os.cpu_count()} CPU cores")

@@ -91,22 +91,25 @@ def test_train_tiny_then_litert_matches_keras(tmp_path):
 
     classifier = LiteRTClassifier(bundle)
     model = keras.models.load_model(bundle / "wbc_mobilenetv2.keras")
-    images = [np.asarray(np.random.default_rng(i).integers(0, 255, (60, 70, 3)), np.uint8) for i in range(3)]
-    from wbc_desktop.core.images import resize_for_model
+    from wbc_desktop.core.canonical import canonical_cell
+    from wbc_desktop.core.images import load_image
     from wbc_desktop.inference.base import softmax
 
-    batch = np.stack([resize_for_model(image, 48) for image in images]).astype(np.float32)
+    assert classifier.manifest.view == "canonical"  # the default: framed and stain-normalised cells
+    images = [load_image(path) for path in sorted(PBC.glob("*/*.jpg"))[:3]]
+    images.append(np.asarray(np.random.default_rng(0).integers(0, 255, (60, 70, 3)), np.uint8))
+    batch = np.stack([canonical_cell(image, 48) for image in images]).astype(np.float32)
     keras_probs = softmax(np.asarray(model.predict(batch, verbose=0)[0]), classifier.temperature)
     assert np.abs(classifier.predict(images) - keras_probs).max() <= AGREEMENT_TOLERANCE
 
 
-def test_strong_augmentation_keeps_shape_range_and_the_cell_in_the_middle():
-    from wbc_desktop.training.augment import augment_batch, augment_batch_strong
+def test_augmentations_keep_shape_range_and_the_cell_in_the_middle():
+    from wbc_desktop.training.augment import augment_batch, augment_batch_labs, augment_batch_strong
 
     images = np.full((6, 64, 64, 3), 230, np.uint8)
     images[:, 24:40, 24:40] = (90, 40, 130)  # a dark "nucleus" in the middle
     rng = np.random.default_rng(0)
-    for augment in (augment_batch, augment_batch_strong):
+    for augment in (augment_batch, augment_batch_strong, augment_batch_labs):
         out = augment(images, rng)
         assert out.shape == images.shape and out.dtype == np.float32
         assert out.min() >= 0.0 and out.max() <= 255.0

@@ -97,10 +97,18 @@ def _add_train(commands) -> None:
     parser.add_argument("--precise-bn-batches", type=int, default=100)
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument(
+        "--view",
+        choices=("canonical", "resize"),
+        default="canonical",
+        help="canonical: each cell framed on its nucleus and stain-normalised (survives other labs); "
+        "resize: the whole image as it is",
+    )
+    parser.add_argument(
         "--augment",
-        choices=("standard", "strong"),
-        default="standard",
-        help="strong adds zoom, hue, gamma, grey and blur (other labs' stains and magnifications)",
+        choices=("labs", "standard", "strong"),
+        default="labs",
+        help="labs: blur, resolution, hue and framing jitter on top of the standard flips/turns/colour (for the "
+        "canonical view); strong: zoom, hue, gamma, grey and blur for the resize view",
     )
     parser.add_argument("--name", default="wbc-mobilenetv2")
     parser.add_argument("--version", default="1.0.0")

@@ -28,6 +28,7 @@ def run_train(args: argparse.Namespace) -> int:
         limit_per_class=args.limit_per_class,
         precise_bn_batches=args.precise_bn_batches,
         cache_dir=str(args.cache_dir) if args.cache_dir else None,
+        view=args.view,
         augment=args.augment,
     )
     fit(config)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.images import IMAGE_SUFFIXES, load_image, natural_key, resize_for_model
+from wbc_desktop.core.canonical import model_view
+from wbc_desktop.core.images import IMAGE_SUFFIXES, load_image, natural_key
 
 SPLITS = ("train", "val", "test")
 
@@ -126,16 +127,17 @@ def load_labelled_set(
 
 
 def build_array_cache(
-    paths: list[Path], size: int, cache_file: Path | None = None, progress: bool = True
+    paths: list[Path], size: int, cache_file: Path | None = None, progress: bool = True, view: str = "resize"
 ) -> np.ndarray:
-    """Decode and resize every image once to a ``(N, size, size, 3)`` uint8 array, cached as ``.npy``."""
+    """Decode every image once into the model's ``view`` (:func:`~wbc_desktop.core.canonical.model_view`) as a
+    ``(N, size, size, 3)`` uint8 array, cached as ``.npy``."""
     if cache_file is not None and cache_file.exists():
         cached = np.load(cache_file, mmap_mode="r")
         if cached.shape == (len(paths), size, size, 3):
             return np.asarray(cached)
     array = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     for index, path in enumerate(paths):
-        array[index] = resize_for_model(load_image(path), size)
+        array[index] = model_view(load_image(path), size, view)
         if progress and (index + 1) % 500 == 0:
             print(f"  decoded {index + 1}/{len(paths)}", flush=True)
     if cache_file is not None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, colour_statistics
-from wbc_desktop.core.images import resize_for_model
 from wbc_desktop.inference.base import softmax
 from wbc_desktop.inference.manifest import Manifest, ModelError, read_manifest, read_verified_model
 
@@ -71,8 +71,8 @@ class LiteRTClassifier:
         return self.manifest.temperature
 
     def _prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        size = self.manifest.input_size
-        return np.stack([resize_for_model(image, size) for image in images]).astype(np.float32)
+        size, view = self.manifest.input_size, self.manifest.view
+        return np.stack([model_view(image, size, view) for image in images]).astype(np.float32)
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         with self._lock:

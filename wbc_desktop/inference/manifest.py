@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wbc_desktop.core.canonical import VIEWS
+
 MANIFEST_NAME = "manifest.json"
 
 
@@ -26,6 +28,7 @@ class Manifest:
     review_threshold: float = 0.9
     preprocessing: str = "RGB uint8, Pillow bilinear resize to input_size; scaling inside the model"
     outputs: dict[str, int] = field(default_factory=lambda: {"logits": 0})
+    view: str = "resize"  # how an image becomes the model's input: wbc_desktop.core.canonical.model_view
     extra: dict = field(default_factory=dict)  # training data, metrics, anything else recorded
 
     @property
@@ -45,6 +48,7 @@ class Manifest:
             review_threshold=self.review_threshold,
             preprocessing=self.preprocessing,
             outputs=self.outputs,
+            view=self.view,
         )
         return data
 
@@ -72,7 +76,9 @@ def read_manifest(model_dir: str | Path) -> Manifest:
     if Path(data["model_file"]).name != data["model_file"]:
         # The model is only ever loaded from inside its own store, never from a path the manifest points to.
         raise ModelError("model manifest: 'model_file' must be a file name inside the model folder")
-    known = set(REQUIRED_KEYS) | {"temperature", "review_threshold", "preprocessing", "outputs"}
+    known = set(REQUIRED_KEYS) | {"temperature", "review_threshold", "preprocessing", "outputs", "view"}
+    if data.get("view", "resize") not in VIEWS:
+        raise ModelError(f"model manifest: unknown view {data.get('view')!r} (known: {', '.join(VIEWS)})")
     try:
         return Manifest(
             name=str(data["name"]),
@@ -85,6 +91,7 @@ def read_manifest(model_dir: str | Path) -> Manifest:
             review_threshold=float(data.get("review_threshold", 0.9)),
             preprocessing=str(data.get("preprocessing", "")),
             outputs=dict(data.get("outputs", {"logits": 0})),
+            view=str(data.get("view", "resize")),
             extra={k: v for k, v in data.items() if k not in known},
         )
     except (TypeError, ValueError) as error:

@@ -87,3 +87,34 @@ def augment_batch_strong(images: np.ndarray, rng: np.random.Generator) -> np.nda
             out[i] = out[i].mean(axis=2, keepdims=True)
     np.clip(out, 0.0, 255.0, out=out)
     return out
+
+
+def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For cells already framed and stain-normalised (:mod:`wbc_desktop.core.canonical`): what that leaves.
+
+    Framing errors (a little zoom and shift), other cameras (blur, lower resolution upsampled, as BCCD's crops
+    cut from 640x480 fields) and the stain differences normalisation cannot remove (hue, gamma, saturation).
+    """
+    from PIL import Image, ImageFilter
+
+    size = images.shape[1]
+    varied = np.empty_like(images)
+    for i, image in enumerate(images):
+        fraction = rng.uniform(0.8, 1.0)
+        side = max(8, int(size * fraction))
+        x0, y0 = (int(rng.integers(0, size - side + 1)) for _ in range(2))
+        picture = Image.fromarray(image[y0 : y0 + side, x0 : x0 + side]).resize((size, size), Image.Resampling.BILINEAR)
+        if rng.random() < 0.35:
+            low = max(8, int(size * rng.uniform(0.3, 0.7)))
+            picture = picture.resize((low, low), Image.Resampling.BILINEAR)
+            picture = picture.resize((size, size), Image.Resampling.BILINEAR)
+        if rng.random() < 0.3:
+            picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2) * size / 128))
+        varied[i] = np.asarray(picture)
+    out = augment_batch(varied, rng, ColourJitter(brightness=0.15, contrast=0.25, saturation=0.35, channel_gain=0.1))
+    for i in range(len(out)):
+        out[i] = out[i] @ _hue_rotation(rng.uniform(-0.2, 0.2)).T
+        gamma = rng.uniform(0.8, 1.25, 3).astype(np.float32)
+        out[i] = 255.0 * np.power(np.clip(out[i], 0, 255) / 255.0, gamma)
+    np.clip(out, 0.0, 255.0, out=out)
+    return out

@@ -16,8 +16,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, batch_flags, colour_statistics
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
+from wbc_desktop.core.images import load_image, resize_for_model
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 from wbc_desktop.inference.base import softmax
@@ -28,6 +30,13 @@ from wbc_desktop.training.train import TrainConfig, cached_split
 
 AGREEMENT_TOLERANCE = 1e-4
 MODEL_FILE = "wbc_mobilenetv2.tflite"
+PREPROCESSING = {
+    "resize": "RGB uint8 (EXIF-rotated, alpha on white), Pillow bilinear resize to input_size x input_size, "
+    "fed as float32 0..255; the model rescales to -1..1 itself",
+    "canonical": "RGB uint8 (EXIF-rotated, alpha on white), framed on the nucleus (square of 1.6x its box), "
+    "Pillow bilinear resize to input_size, stain-normalised (optical density scaled to PBC's nucleus, PBC "
+    "background); fed as float32 0..255, the model rescales to -1..1 itself (wbc_desktop.core.canonical)",
+}
 
 
 def to_tflite(model: keras.Model) -> bytes:
@@ -66,21 +75,27 @@ def litert_outputs(
     return np.concatenate(chunks), np.concatenate(feature_chunks)
 
 
-def domain_scores(domain: DomainModel, content: bytes, images: np.ndarray, num_classes: int) -> list[float]:
-    _, features = litert_outputs(content, images, num_classes)
-    return domain.scores(np.stack([colour_statistics(image) for image in images]), features).tolist()
+def domain_scores(
+    domain: DomainModel, content: bytes, views: np.ndarray, raw: np.ndarray, num_classes: int
+) -> list[float]:
+    """Scores from the model's views (features) and the images as loaded (colours), as the app computes them."""
+    _, features = litert_outputs(content, views, num_classes)
+    return domain.scores(np.stack([colour_statistics(image) for image in raw]), features).tolist()
 
 
 def fit_domain(content: bytes, data, config: TrainConfig, classes: list[str], sample: int = 2000) -> DomainModel:
     """Colour and feature statistics of training images, calibrated on the validation split."""
+    # Colours are measured on the image as loaded (the app does the same), features on the model's view of it.
     _, train_x, train_y = cached_split(data, "train", config)
     _, val_x, _ = cached_split(data, "val", config)
+    _, train_raw, _ = cached_split(data, "train", config, view="resize")
+    _, val_raw, _ = cached_split(data, "val", config, view="resize")
     chosen = np.random.default_rng(0).choice(len(train_x), min(sample, len(train_x)), replace=False)
     _, train_features = litert_outputs(content, train_x[chosen], len(classes))
-    train_colours = np.stack([colour_statistics(image) for image in train_x[chosen]])
+    train_colours = np.stack([colour_statistics(image) for image in train_raw[chosen]])
     domain = DomainModel.fit(train_colours, train_features, train_y[chosen], len(classes))
     _, val_features = litert_outputs(content, val_x, len(classes))
-    domain.calibrate(np.stack([colour_statistics(image) for image in val_x]), val_features)
+    domain.calibrate(np.stack([colour_statistics(image) for image in val_raw]), val_features)
     return domain
 
 
@@ -128,19 +143,24 @@ def export_bundle(
     test_report["ece_uncalibrated"] = evaluation_summary(softmax(test_logits), test_y, classes)["ece"]
     threshold = choose_review_threshold(val_report["coverage"])
     domain = fit_domain(content, data, config, classes)
-    test_report["domain"] = batch_flags(domain_scores(domain, content, test_x, len(classes)), domain.batch_threshold)
+    _, test_raw, _ = cached_split(data, "test", config, view="resize")
+    test_report["domain"] = batch_flags(
+        domain_scores(domain, content, test_x, test_raw, len(classes)), domain.batch_threshold
+    )
 
     external: dict[str, dict] = {}
     for label, folder in (external_sets or {}).items():
         other = load_labelled_set(folder, None)
         paths = other.paths
         targets = np.array([classes.index(label_) for label_ in other.labels])
-        images = np.stack([_load_resized(p, config.image_size) for p in paths])
+        loaded = [load_image(p) for p in paths]
+        images = np.stack([model_view(image, config.image_size, config.view) for image in loaded])
+        raw = np.stack([resize_for_model(image, config.image_size) for image in loaded])
         logits = litert_logits(content, images, len(classes))
         external[label] = evaluation_summary(softmax(logits, temperature), targets, classes)
         external[label]["folder"] = str(folder)
         external[label]["domain"] = batch_flags(
-            domain_scores(domain, content, images, len(classes)), domain.batch_threshold
+            domain_scores(domain, content, images, raw, len(classes)), domain.batch_threshold
         )
 
     atomic_write_bytes(bundle_dir / MODEL_FILE, content)
@@ -173,10 +193,8 @@ def export_bundle(
         "input_size": config.image_size,
         "temperature": temperature,
         "review_threshold": threshold,
-        "preprocessing": (
-            "RGB uint8 (EXIF-rotated, alpha on white), Pillow bilinear resize to input_size x input_size, "
-            "fed as float32 0..255; the model rescales to -1..1 itself"
-        ),
+        "view": config.view,
+        "preprocessing": PREPROCESSING[config.view],
         # The runtime tells the outputs apart by their width: logits have one value per class.
         "outputs": {"logits": len(classes), "features": feature_size},
         "feature_size": feature_size,
@@ -205,9 +223,3 @@ def export_bundle(
     if (run_dir / "history.csv").exists():
         shutil.copyfile(run_dir / "history.csv", bundle_dir / "history.csv")
     return metrics
-
-
-def _load_resized(path: Path, size: int) -> np.ndarray:
-    from wbc_desktop.core.images import load_image, resize_for_model
-
-    return resize_for_model(load_image(path), size)

@@ -26,8 +26,10 @@ from wbc_desktop.core.labelled import (
     build_array_cache,
     load_labelled_set,
 )
-from wbc_desktop.training.augment import augment_batch, augment_batch_strong
+from wbc_desktop.training.augment import augment_batch, augment_batch_labs, augment_batch_strong
 from wbc_desktop.training.model import batchnorm_layers, build_model
+
+AUGMENTATIONS = {"standard": augment_batch, "strong": augment_batch_strong, "labs": augment_batch_labs}
 
 
 @dataclass
@@ -45,16 +47,17 @@ class TrainConfig:
     limit_per_class: int | None = None  # tiny subsets for CI smoke runs
     precise_bn_batches: int = 100
     cache_dir: str | None = None
-    augment: str = "standard"  # standard | strong (zoom, hue, gamma, grey, blur: for other labs)
+    view: str = "canonical"  # canonical (framed on the nucleus, stain-normalised) | resize (the whole image)
+    augment: str = "labs"  # labs (for canonical views) | standard | strong (zoom, hue, gamma, grey, blur)
 
 
 class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled, augmented training batches from a uint8 array; reshuffled every epoch."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, strong: bool = False):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: str = "standard"):
         super().__init__()
         self.images, self.labels, self.batch_size = images, labels, batch_size
-        self.augment = augment_batch_strong if strong else augment_batch
+        self.augment = AUGMENTATIONS[augment]
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
 
@@ -82,12 +85,16 @@ def _limit(paths: list[Path], labels: list[str], per_class: int | None) -> tuple
     return out_paths, out_labels
 
 
-def cached_split(data: LabelledSet, split: str, config: TrainConfig) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    """(paths, uint8 images, integer labels) of one split, decoding each image once per size."""
+def cached_split(
+    data: LabelledSet, split: str, config: TrainConfig, view: str | None = None
+) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """(paths, uint8 images, integer labels) of one split, decoding each image once per size and view."""
+    view = view or config.view
     paths, labels = _limit(*data.subset(split), config.limit_per_class)
-    key = hashlib.sha1(("\n".join(str(p) for p in paths) + f"|{config.image_size}").encode()).hexdigest()[:16]
+    suffix = f"|{config.image_size}" + ("" if view == "resize" else f"|{view}")  # old caches stay valid
+    key = hashlib.sha1(("\n".join(str(p) for p in paths) + suffix).encode()).hexdigest()[:16]
     cache_dir = Path(config.cache_dir or Path(config.out) / "cache")
-    images = build_array_cache(paths, config.image_size, cache_dir / f"{split}_{key}.npy")
+    images = build_array_cache(paths, config.image_size, cache_dir / f"{split}_{key}.npy", view=view)
     targets = np.array([data.classes.index(label) for label in labels], dtype=np.int32)
     return paths, images, targets
 
@@ -156,7 +163,7 @@ def fit(config: TrainConfig) -> dict:
 
     model = build_model(len(data.classes), config.image_size, config.alpha)
     logits_model = keras.Model(model.input, model.outputs[0])
-    batches = AugmentedBatches(train_x, train_y, config.batch_size, config.seed, strong=config.augment == "strong")
+    batches = AugmentedBatches(train_x, train_y, config.batch_size, config.seed, config.augment)
     logits_model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, len(batches))),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -1,0 +1,150 @@
+"""One canonical view of a single cell, the same in training and in the app: framed on its nucleus, stain-normalised.
+
+Labs differ in two ways a network trained on one lab cannot guess: how tightly a cell is framed (CellaVision
+crops show the cell small among red cells, BCCD crops fill the frame with it) and the colour of the stain
+(purple nuclei on beige in PBC, blue-violet on grey in BCCD). Both are removed before the network sees a pixel:
+
+1. **Framing.** The nucleus is found by its purple excess (Otsu threshold per image), and a square of
+   ``FRAME`` times its larger side, centred on it, is cut (padded with the image's background colour).
+2. **Stain.** In optical density against the image's own white (99th percentile per channel), one factor
+   scales every pixel so the nucleus (95th percentile of density) is as dark as in PBC, and the result is drawn
+   on PBC's background colour. A single factor keeps each stain's hue, so eosinophil granules stay red.
+
+Pure NumPy + Pillow; about 12 ms per cell (scripts/fit_stain_reference.py measures the constants).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from wbc_desktop.core.fields import _label, purple_excess
+from wbc_desktop.core.images import resize_for_model
+
+FRAME = 1.6  # square side = this x the nucleus box's longer side (the cell and a little of its surroundings)
+WORK_SIDE = 96  # nucleus search runs on a copy this size
+MIN_NUCLEUS_FRACTION = 0.004  # of the working image; below that no nucleus was found: keep the whole image
+REFERENCE_STRENGTH = 4.0  # median stain strength of framed PBC training cells (scripts/fit_stain_reference.py)
+NUCLEAR_RED_SHARE = (0.23, 0.31)  # red share of density: below the first eosin only, above the second nucleus
+WHITE = np.array([255.0, 231.0, 204.0])  # background colour of the output (PBC's)
+
+
+def _otsu(values: np.ndarray, bins: int = 64) -> float:
+    histogram, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    weight = np.cumsum(histogram)
+    total = weight[-1]
+    mean = np.cumsum(histogram * centres)
+    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
+    return float(centres[int(np.argmax(between[:-1]))])
+
+
+def nucleus_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The central nucleus' box ``(x0, y0, x1, y1)`` in the image's pixels, or ``None`` if none stands out."""
+    height, width = rgb.shape[:2]
+    scale = WORK_SIDE / max(height, width)
+    small = Image.fromarray(rgb).resize(
+        (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR
+    )
+    excess = purple_excess(np.asarray(small.filter(ImageFilter.GaussianBlur(1.0))))
+    if float(excess.max() - excess.min()) < 20.0:
+        return None
+    mask = Image.fromarray(((excess > _otsu(excess.ravel())) * 255).astype(np.uint8))
+    mask = mask.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.MinFilter(5))  # merge a nucleus' lobes
+    labels, count = _label(np.asarray(mask) > 0)
+    best, best_score = None, 0.0
+    half_diagonal = np.hypot(*labels.shape) / 2.0
+    for index in range(1, count + 1):
+        ys, xs = np.nonzero(labels == index)
+        if len(xs) < MIN_NUCLEUS_FRACTION * labels.size:
+            continue
+        distance = np.hypot(xs.mean() - labels.shape[1] / 2.0, ys.mean() - labels.shape[0] / 2.0)
+        score = len(xs) / (1.0 + (distance / (0.25 * half_diagonal)) ** 2)  # big and central: the cell of the crop
+        if score > best_score:
+            best, best_score = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), score
+    if best is None:
+        return None
+    return tuple(float(v) / scale for v in best)  # type: ignore[return-value]
+
+
+def frame_on_nucleus(rgb: np.ndarray) -> np.ndarray:
+    """A square crop of ``FRAME`` x the nucleus box, centred on it; the whole image if no nucleus is found."""
+    height, width = rgb.shape[:2]
+    box = nucleus_box(rgb)
+    if box is None:
+        cx, cy, side = width / 2.0, height / 2.0, max(width, height)
+    else:
+        x0, y0, x1, y1 = box
+        cx, cy, side = (x0 + x1) / 2.0, (y0 + y1) / 2.0, max(x1 - x0, y1 - y0) * FRAME
+    side = max(8, round(side))
+    left, top = round(cx - side / 2.0), round(cy - side / 2.0)
+    flat = rgb.reshape(-1, 3)
+    brightness = flat.astype(np.int32).sum(axis=1)
+    fill = np.median(flat[brightness >= np.percentile(brightness, 75)], axis=0).astype(np.uint8)  # background
+    out = np.empty((side, side, 3), dtype=np.uint8)
+    out[:] = fill
+    sx0, sy0 = max(0, left), max(0, top)
+    sx1, sy1 = min(width, left + side), min(height, top + side)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = rgb[sy0:sy1, sx0:sx1]
+    return out
+
+
+def optical_density(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel optical density ``(N, 3)`` against the image's own white (99th percentile of each channel)."""
+    data = rgb.reshape(-1, 3).astype(np.float64)
+    white = np.maximum(np.percentile(data, 99, axis=0), 1.0)
+    return np.clip(-np.log((data + 1.0) / (white + 1.0)), 0.0, None)
+
+
+def nuclear_weight(density: np.ndarray) -> np.ndarray:
+    """Per pixel, 0..1: how much of its optical density is the nuclear (azure) stain, which absorbs red light.
+
+    Eosin (red cells, eosinophil granules) absorbs green and blue but little red; the nuclear stain absorbs red
+    and green. The red share of the density tells them apart in both labs.
+    """
+    red_share = density[:, 0] / np.maximum(density.sum(axis=1), 1e-6)
+    return np.clip((red_share - NUCLEAR_RED_SHARE[0]) / (NUCLEAR_RED_SHARE[1] - NUCLEAR_RED_SHARE[0]), 0.0, 1.0)
+
+
+def stain_strength(density: np.ndarray) -> float:
+    """How dark the nuclear stain is: the 95th percentile of total optical density over nucleus-like pixels."""
+    total = density.sum(axis=1)
+    nuclear = total[nuclear_weight(density) > 0.5]
+    return float(np.percentile(nuclear if len(nuclear) >= 20 else total, 95))
+
+
+def normalise_stain(rgb: np.ndarray) -> np.ndarray:
+    """White-balance to the reference background and darken or lighten the nuclear stain to the reference.
+
+    The factor applies in proportion to each pixel's nuclear share, so a faint, bluish lab's nuclei become as
+    dark as PBC's while its red cells and eosinophil granules (eosin) keep their own density and hue; scaling
+    everything alike had turned BCCD's red cells into eosinophil-like orange blobs.
+    """
+    density = optical_density(rgb)
+    strength = stain_strength(density)
+    if strength < 0.05:  # blank image: nothing to normalise
+        return rgb
+    scale = float(np.clip(REFERENCE_STRENGTH / strength, 0.25, 5.0))
+    factor = 1.0 + (scale - 1.0) * nuclear_weight(density)
+    out = WHITE * np.exp(-density * factor[:, None])
+    return np.clip(out, 0, 255).astype(np.uint8).reshape(rgb.shape)
+
+
+def canonical_cell(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The model's view of a single-cell image: framed on the nucleus, resized to ``size``, stain-normalised."""
+    framed = frame_on_nucleus(rgb)
+    resized = np.asarray(Image.fromarray(framed).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return normalise_stain(resized)
+
+
+VIEWS = ("resize", "canonical")  # "resize": the whole image as it is (models before 2.0); "canonical": above
+
+
+def model_view(rgb: np.ndarray, size: int, view: str = "resize") -> np.ndarray:
+    """What the model is fed for one RGB image, as named by its manifest's ``view``; training uses the same."""
+    if view == "canonical":
+        return canonical_cell(rgb, size)
+    if view == "resize":
+        return resize_for_model(rgb, size)
+    raise ValueError(f"unknown model view {view!r} (known: {', '.join(VIEWS)})")
