@@ -89,13 +89,27 @@ def augment_batch_strong(images: np.ndarray, rng: np.random.Generator) -> np.nda
     return out
 
 
+def stain_jitter(image: np.ndarray, rng: np.random.Generator, white: np.ndarray, nuclear_weight) -> np.ndarray:
+    """Scale the eosin and the nuclear stain's optical density independently (stain-space jitter, like HED jitter
+    for H&E), on a canonical view drawn on ``white``."""
+    density = np.clip(-np.log((image.reshape(-1, 3).astype(np.float32) + 1.0) / (white + 1.0)), 0.0, None)
+    weight = nuclear_weight(density)
+    eosin, nuclear = rng.uniform(0.45, 1.25), rng.uniform(0.8, 1.2)
+    factor = eosin + (nuclear - eosin) * weight
+    out = white * np.exp(-density * factor[:, None])
+    return np.clip(out, 0, 255).astype(np.uint8).reshape(image.shape)
+
+
 def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """For cells already framed and stain-normalised (:mod:`wbc_desktop.core.canonical`): what that leaves.
 
     Framing errors (a little zoom and shift), other cameras (blur, lower resolution upsampled, as BCCD's crops
-    cut from 640x480 fields) and the stain differences normalisation cannot remove (hue, gamma, saturation).
+    cut from 640x480 fields) and the stain differences normalisation cannot remove: how much eosin a lab uses
+    (normalisation leaves it alone, so eosinophil granules may be paler than PBC's), then hue, gamma, saturation.
     """
     from PIL import Image, ImageFilter
+
+    from wbc_desktop.core.canonical import WHITE, nuclear_weight
 
     size = images.shape[1]
     varied = np.empty_like(images)
@@ -104,13 +118,13 @@ def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarr
         side = max(8, int(size * fraction))
         x0, y0 = (int(rng.integers(0, size - side + 1)) for _ in range(2))
         picture = Image.fromarray(image[y0 : y0 + side, x0 : x0 + side]).resize((size, size), Image.Resampling.BILINEAR)
-        if rng.random() < 0.35:
+        if rng.random() < 0.5:
             low = max(8, int(size * rng.uniform(0.3, 0.7)))
             picture = picture.resize((low, low), Image.Resampling.BILINEAR)
             picture = picture.resize((size, size), Image.Resampling.BILINEAR)
-        if rng.random() < 0.3:
+        if rng.random() < 0.5:
             picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2) * size / 128))
-        varied[i] = np.asarray(picture)
+        varied[i] = stain_jitter(np.asarray(picture), rng, WHITE, nuclear_weight)
     out = augment_batch(varied, rng, ColourJitter(brightness=0.15, contrast=0.25, saturation=0.35, channel_gain=0.1))
     for i in range(len(out)):
         out[i] = out[i] @ _hue_rotation(rng.uniform(-0.2, 0.2)).T
