@@ -2,6 +2,7 @@
 possible) and measure accuracy on the remaining crops, against the bundled model zero-shot.
 
     python scripts/adapt_experiment.py [../shared/data/bccd/crops] [--sizes 25 50 100] [--seeds 0 1 2]
+        [--head correction|scratch]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from wbc_desktop.core.adapt import fit_head  # noqa: E402
 from wbc_desktop.core.labelled import load_labelled_set  # noqa: E402
 from wbc_desktop.inference.litert import load_classifier  # noqa: E402
-from wbc_desktop.inference.profile import read_features  # noqa: E402
+from wbc_desktop.inference.profile import read_outputs  # noqa: E402
 
 
 def stratified_sample(labels: list[str], size: int, seed: int) -> np.ndarray:
@@ -40,22 +41,36 @@ def main() -> None:
     parser.add_argument("crops", nargs="?", type=Path, default=ROOT.parent / "shared" / "data" / "bccd" / "crops")
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--head",
+        choices=("correction", "scratch"),
+        default="correction",
+        help="correction: the bundled model's logits plus a fitted linear correction (what 'adapt' does); "
+        "scratch: a new head over the features alone (profiles before 2.0)",
+    )
     args = parser.parse_args()
     base = load_classifier()
     data = load_labelled_set(args.crops)
     classes = list(base.classes)
-    features, kept = read_features(base, data.paths)
+    base_logits, features, kept = read_outputs(base, data.paths)
     labels = [data.labels[i] for i in kept]
     targets = np.array([classes.index(label) for label in labels])
     counts = {c: labels.count(c) for c in classes}
-    print(f"{len(targets)} crops; {counts}")
+    print(f"{len(targets)} crops; {counts}; head: {args.head}")
+    zero_shot = float(np.mean(base_logits.argmax(axis=1) == targets))
+    print(f"zero-shot (bundled model, all crops): {zero_shot:.4f}")
     for size in args.sizes:
         accuracies = []
         for seed in args.seeds:
             chosen = stratified_sample(labels, size, seed)
             rest = np.setdiff1d(np.arange(len(targets)), chosen)
-            head = fit_head(features[chosen], targets[chosen], classes)
-            predicted = head.logits(features[rest]).argmax(axis=1)
+            prior = (
+                {"base_logits": base_logits[chosen], "base_temperature": base.temperature}
+                if args.head == "correction"
+                else {}
+            )
+            head = fit_head(features[chosen], targets[chosen], classes, **prior)
+            predicted = head.logits(features[rest], base_logits[rest]).argmax(axis=1)
             accuracies.append(float(np.mean(predicted == targets[rest])))
         print(
             f"adapt on {size:>3} verified crops: accuracy on the other {len(targets) - size} crops "

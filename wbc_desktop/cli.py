@@ -118,6 +118,12 @@ def _add_train(commands) -> None:
         metavar="NAME=DIR",
         help="also report zero-shot accuracy on a class-per-folder set from another lab (repeatable)",
     )
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="BUNDLE",
+        help="record this model's trade-off against another bundle (e.g. model_store) in its metrics and card",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

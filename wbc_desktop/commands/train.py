@@ -33,7 +33,14 @@ def run_train(args: argparse.Namespace) -> int:
     )
     fit(config)
     external = dict(item.split("=", 1) for item in args.external) if args.external else None
-    metrics = export_bundle(args.out, args.out / "bundle", name=args.name, version=args.version, external_sets=external)
+    metrics = export_bundle(
+        args.out,
+        args.out / "bundle",
+        name=args.name,
+        version=args.version,
+        external_sets=external,
+        compare_with=args.compare_with,
+    )
     test = metrics["test"]
     print(f"bundle written to {args.out / 'bundle'}")
     print(f"test accuracy: {test['accuracy']:.4f}")

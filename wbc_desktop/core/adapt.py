@@ -1,5 +1,11 @@
-"""Lab profiles: a new softmax head (and temperature) over the bundled model's pooled features, fitted on cells a
-technician verified. Pure NumPy; stored beside, never over, the bundled model."""
+"""Lab profiles: a softmax head (and temperature) over the bundled model's pooled features, fitted on cells a
+technician verified. Pure NumPy; stored beside, never over, the bundled model.
+
+The head is a correction of the bundled model rather than a replacement: its logits are the bundled model's
+(divided by its temperature) plus a linear layer over the standardised features, started at zero and kept small
+by L2. Fifty cells of a new lab cannot teach five classes from scratch (a basophil may not be among them), but
+they can correct where the lab differs; what they do not cover stays as the bundled model knows it.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +35,15 @@ class Head:
     weights: np.ndarray  # (features, classes)
     bias: np.ndarray
     temperature: float = 1.0
+    base_weight: float = 0.0  # multiplies the bundled model's logits; 0: a head from scratch (profiles before 2.0)
 
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.mean) / self.std) @ self.weights + self.bias
+    def logits(self, features: np.ndarray, base_logits: np.ndarray | None = None) -> np.ndarray:
+        own = ((features - self.mean) / self.std) @ self.weights + self.bias
+        if self.base_weight:
+            if base_logits is None:
+                raise ValueError("this lab profile corrects the bundled model: its logits are needed")
+            own = own + self.base_weight * base_logits
+        return own
 
 
 def fit_head(
@@ -41,8 +53,13 @@ def fit_head(
     l2: float = 1e-2,
     steps: int = 800,
     learning_rate: float = 0.05,
+    base_logits: np.ndarray | None = None,
+    base_temperature: float = 1.0,
 ) -> Head:
-    """Multinomial logistic regression with L2, full-batch Adam; classes balanced by weighting."""
+    """Multinomial logistic regression with L2, full-batch Adam; classes balanced by weighting.
+
+    With ``base_logits`` (the bundled model's, for the same cells) the head learns a correction added to
+    ``base_logits / base_temperature``; without, a head from scratch."""
     mean = features.mean(axis=0)
     std = features.std(axis=0) + 1e-3
     x = (features - mean) / std
@@ -52,22 +69,27 @@ def fit_head(
     counts = np.bincount(targets, minlength=k).astype(np.float64)
     sample_weight = (n / (k * np.maximum(counts, 1)))[targets][:, None]
     weights, bias = np.zeros((d, k)), np.zeros(k)
+    base_weight = 0.0 if base_logits is None else 1.0 / base_temperature
+    # A correction leaves classes without verified cells as the bundled model has them (else every absent class
+    # would only ever be pushed down); a head from scratch has nothing to leave them to.
+    present = (counts > 0).astype(np.float64) if base_logits is not None else np.ones(k)
+    offset = 0.0 if base_logits is None else base_weight * base_logits
     m_w, v_w, m_b, v_b = (np.zeros_like(weights), np.zeros_like(weights), np.zeros_like(bias), np.zeros_like(bias))
     for step in range(1, steps + 1):
-        logits = x @ weights + bias
+        logits = x @ weights + bias + offset
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         error = (probabilities - onehot) * sample_weight / n
-        grad_w = x.T @ error + l2 * weights
-        grad_b = error.sum(axis=0)
+        grad_w = (x.T @ error + l2 * weights) * present
+        grad_b = error.sum(axis=0) * present
         for param, grad, m, v in ((weights, grad_w, m_w, v_w), (bias, grad_b, m_b, v_b)):
             m *= 0.9
             m += 0.1 * grad
             v *= 0.999
             v += 0.001 * grad**2
             param -= learning_rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return Head(list(classes), mean, std, weights, bias)
+    return Head(list(classes), mean, std, weights, bias, base_weight=base_weight)
 
 
 @dataclass
@@ -91,6 +113,7 @@ class Profile:
             "weights": self.head.weights.tolist(),
             "bias": self.head.bias.tolist(),
             "temperature": self.head.temperature,
+            "base_weight": self.head.base_weight,
             "validation": self.validation,
             "created": self.created or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "cells": self.cells,
@@ -111,6 +134,7 @@ def load_profile(folder: str | Path) -> Profile:
             np.asarray(data["weights"], np.float64),
             np.asarray(data["bias"], np.float64),
             float(data.get("temperature", 1.0)),
+            float(data.get("base_weight", 0.0)),
         )
         if head.weights.shape != (len(head.mean), len(head.classes)):
             raise ValueError("weights do not match the classes and features")

@@ -34,8 +34,8 @@ class ProfileClassifier:
         self.domain = base.domain  # the out-of-domain statistics belong to the features, i.e. the base model
 
     def analyse(self, images: Sequence[np.ndarray]):
-        _, features = self.base.logits_and_features(images)
-        probabilities = softmax(self.profile.head.logits(features), self.profile.head.temperature)
+        logits, features = self.base.logits_and_features(images)
+        probabilities = softmax(self.profile.head.logits(features, logits), self.profile.head.temperature)
         return probabilities, self.base.domain_scores(images, features)
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -49,9 +49,17 @@ def load_with_profile(base, profile_dir: str | Path | None):
 
 def read_features(base, paths: Sequence[Path], batch: int = 16, on_progress=None) -> tuple[np.ndarray, list[int]]:
     """Pooled features of each readable image, and the indices of those images."""
+    _, features, kept = read_outputs(base, paths, batch, on_progress)
+    return features, kept
+
+
+def read_outputs(
+    base, paths: Sequence[Path], batch: int = 16, on_progress=None
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The bundled model's raw logits and pooled features of each readable image, and the indices of those."""
     from wbc_desktop.core.images import ImageLoadError, load_image
 
-    features, kept = [], []
+    logits, features, kept = [], [], []
     for start in range(0, len(paths), batch):
         images, indices = [], []
         for index in range(start, min(start + batch, len(paths))):
@@ -61,15 +69,26 @@ def read_features(base, paths: Sequence[Path], batch: int = 16, on_progress=None
             except ImageLoadError:
                 continue
         if images:
-            features.append(base.logits_and_features(images)[1])
+            batch_logits, batch_features = base.logits_and_features(images)
+            logits.append(batch_logits)
+            features.append(batch_features)
             kept.extend(indices)
         if on_progress is not None:
             on_progress(min(start + batch, len(paths)), len(paths))
-    return (np.concatenate(features) if features else np.zeros((0, base.feature_size or 0))), kept
+    if not features:
+        return np.zeros((0, len(base.classes))), np.zeros((0, base.feature_size or 0)), kept
+    return np.concatenate(logits), np.concatenate(features), kept
 
 
 def build_profile(
-    base, paths: Sequence[Path], labels: Sequence[str], name: str, holdout: float = 0.2, seed: int = 0, on_progress=None
+    base,
+    paths: Sequence[Path],
+    labels: Sequence[str],
+    name: str,
+    holdout: float = 0.2,
+    seed: int = 0,
+    on_progress=None,
+    from_scratch: bool = False,
 ) -> Profile:
     """Fit a lab profile on verified cells: a head on (1 - holdout) of them, reported on the held-back rest,
     then the head that is used refitted on all of them. Raises :class:`ProfileError` when it cannot."""
@@ -81,17 +100,21 @@ def build_profile(
     unknown = sorted(set(labels) - set(classes))
     if unknown:
         raise ProfileError(f"classes {unknown} are not among the model's classes {classes}")
-    features, kept = read_features(base, paths, on_progress=on_progress)
+    base_logits, features, kept = read_outputs(base, paths, on_progress=on_progress)
     targets = np.array([classes.index(labels[i]) for i in kept])
     if len(targets) < 5:
         raise ProfileError("at least 5 readable verified cells are needed to adapt the model")
+
+    def prior(rows) -> dict:  # the bundled model as the starting point, unless a head from scratch is asked for
+        return {} if from_scratch else {"base_logits": base_logits[rows], "base_temperature": base.temperature}
+
     splits = np.array(stratified_split([classes[t] for t in targets], holdout, 0.0, seed))
     train, held = splits == "train", splits == "test"
     validation: dict = {"cells_fitted": int(train.sum()), "cells_held_back": int(held.sum())}
     temperature = 1.0
     if held.any():
-        head = fit_head(features[train], targets[train], classes)
-        logits = head.logits(features[held])
+        head = fit_head(features[train], targets[train], classes, **prior(train))
+        logits = head.logits(features[held], base_logits[held])
         temperature = fit_temperature(logits, targets[held]) if held.sum() >= 20 else 1.0
         report = evaluation_summary(softmax(logits, temperature), targets[held], classes)
         validation.update(
@@ -101,7 +124,7 @@ def build_profile(
             confusion_matrix=report["confusion_matrix"],
             per_class=report["per_class"],
         )
-    final = fit_head(features, targets, classes)
+    final = fit_head(features, targets, classes, **prior(slice(None)))
     final.temperature = temperature
     base_info = {"name": base.name, "version": base.version, "sha256": base.sha256}
     return Profile(name, base_info, final, validation, cells=len(targets))

@@ -115,8 +115,13 @@ def export_bundle(
     name: str = "wbc-mobilenetv2",
     version: str = "1.0.0",
     external_sets: dict[str, str] | None = None,
+    compare_with: str | Path | None = None,
 ) -> dict:
-    """Export ``run_dir/trained.keras`` into ``bundle_dir``; returns the metrics written there."""
+    """Export ``run_dir/trained.keras`` into ``bundle_dir``; returns the metrics written there.
+
+    ``compare_with``: another bundle (e.g. the previous bundled model) whose test and external accuracies are
+    put beside this one's in the metrics and the model card, so a trade-off is recorded where it is made.
+    """
     run_dir, bundle_dir = Path(run_dir), Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     training = json.loads((run_dir / "training.json").read_text())
@@ -175,6 +180,8 @@ def export_bundle(
         "training": {k: v for k, v in training.items() if k != "config"},
         "config": asdict(config),
     }
+    if compare_with is not None:
+        metrics["comparison"] = comparison_from(Path(compare_with))
     atomic_write_text(bundle_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     plot_confusion(
         test_report["confusion_matrix"],
@@ -223,3 +230,15 @@ def export_bundle(
     if (run_dir / "history.csv").exists():
         shutil.copyfile(run_dir / "history.csv", bundle_dir / "history.csv")
     return metrics
+
+
+def comparison_from(other_bundle: Path) -> dict:
+    """Name, version, PBC test accuracy/macro-F1 and external accuracies of another bundle."""
+    other = json.loads((other_bundle / MANIFEST_NAME).read_text())
+    recorded = other.get("metrics", {})
+    return {
+        "name": f"{other['name']} {other['version']} (view {other.get('view', 'resize')})",
+        "test_accuracy": recorded.get("test_accuracy"),
+        "test_macro_f1": recorded.get("test_macro_f1"),
+        "external": recorded.get("external", {}),
+    }

@@ -36,6 +36,49 @@ def _images_per_second(training: dict) -> float:
     return epochs * sum(training["counts"]["train"].values()) / max(training["train_seconds"], 1e-9)
 
 
+def _view_lines(config: dict) -> list[str]:
+    if config.get("view", "resize") == "canonical":
+        view = [
+            "- Input view (`wbc_desktop/core/canonical.py`, identical in training and in the app): each cell is "
+            "framed on its nucleus (square of 1.6x the nucleus box, so a tight crop from another lab and a "
+            "CellaVision crop look alike) and its nuclear stain is moved half way to PBC's darkness on PBC's "
+            "background colour (another lab's faint, bluish nuclei become PBC-like; eosin is left alone).",
+        ]
+    else:
+        view = ["- Input view: the whole image resized."]
+    augment = {
+        "labs": "flips, 90-degree turns, framing jitter, blur and lower resolution (other cameras), stain-space "
+        "jitter (eosin and nuclear stain scaled independently), hue, gamma, brightness/contrast/saturation",
+        "strong": "flips, 90-degree turns, zoom, hue, gamma, grey, blur, brightness/contrast/saturation",
+        "standard": "flips, 90-degree turns, brightness/contrast/saturation and per-channel (stain) gain jitter",
+    }[config.get("augment", "standard")]
+    return [*view, f"- Augmentation on cached arrays ({config.get('augment', 'standard')}): {augment}."]
+
+
+def _comparison_lines(metrics: dict) -> list[str]:
+    """The trade-off against another model (the previous bundled one), when the export was asked to compare."""
+    other = metrics.get("comparison")
+    if not other:
+        return []
+    lines = [
+        "## Trade-off against the previous model",
+        "",
+        "| model | PBC test accuracy | PBC test macro-F1 | "
+        + " | ".join(f"{k} zero-shot" for k in metrics["external"])
+        + " |",
+        "| --- | --- | --- |" + " --- |" * len(metrics["external"]),
+    ]
+    for name, report in ((other["name"], other), ("this model", None)):
+        if report is None:
+            test = metrics["test"]
+            row = [test["accuracy"], test["macro"]["f1"], *(v["accuracy"] for v in metrics["external"].values())]
+        else:
+            row = [report["test_accuracy"], report["test_macro_f1"]]
+            row += [report["external"].get(k) for k in metrics["external"]]
+        lines.append(f"| {name} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in row) + " |")
+    return [*lines, ""]
+
+
 def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count: int) -> None:
     test, val = metrics["test"], metrics["val"]
     config = metrics["config"]
@@ -69,19 +112,16 @@ def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count
         f"- Adam, peak learning rate {config['learning_rate']:g} with {config['warmup_epochs']:g} warm-up epoch and "
         f"cosine decay, batch {config['batch_size']}, {epochs_run} epochs, balanced class weights, seed "
         f"{config['seed']}. Checkpoint of the best validation epoch (validation in inference mode).",
-        "- Augmentation on cached arrays: flips, 90-degree turns, brightness/contrast/saturation and per-channel "
-        "(stain) gain jitter.",
+        *_view_lines(config),
         "- Batch-norm momentum 0.9 (Keras' 0.999 collapses inference to one class when training from scratch), "
         "and precise BN: statistics re-estimated over training images with the final weights "
         f"(val accuracy {training['val_accuracy_checkpoint']:.4f} → {training['val_accuracy_precise_bn']:.4f}; "
         f"{'used' if training['precise_bn_used'] else 'not used'}).",
         f"- Training time on this 2-core CPU: {training['train_seconds'] / 60:.0f} min "
         f"({_images_per_second(training):.0f} training images/s including validation).",
-        "- Why this input size and length: on this 2-core CPU a MobileNetV2 (alpha 1.0) step measured 60 images/s "
-        "at 128 px, 77 at 112 px, and the paper's 224 px is 3-4x slower; PBC cells fill most of a 360 px crop, so "
-        "128 px keeps the granules and nuclear shape visible while the whole run fits in about an hour. Validation "
-        "accuracy (inference mode) passed 99 % around epoch 14 and the cosine schedule needs the remaining epochs "
-        "to settle; the best validation epoch is kept.",
+        "- Why this input size and length: on this 2-core CPU the paper's 224 px is 3-4x slower than 128 px; the "
+        "canonical view frames the cell, so at 96 px a cell spans more pixels than at 128 px in the whole image, "
+        "and the run fits in about an hour. The best validation epoch is kept.",
         f"- Temperature scaling fitted on val: T = {metrics['temperature']:.3f}; review threshold "
         f"{metrics['review_threshold']:.2f} (lowest threshold whose accepted val cells reach 99.9 % accuracy).",
         f"- Export: `.keras` → `.tflite` (float32); LiteRT vs Keras max probability difference on the test "
@@ -102,9 +142,9 @@ def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count
         "",
         "![training curves](training_curves.png)",
         "",
+        *_comparison_lines(metrics),
         "## Known limits",
-        "- Trained on one lab (one scanner, one stain). Images from other labs look different and accuracy drops "
-        "sharply:",
+        "- Trained on one lab (one scanner, one stain). Images from other labs look different; measured on one:",
     ]
     if metrics["external"]:
         for label, report in metrics["external"].items():
