@@ -5,7 +5,7 @@ how another lab's cells compare before and after normalisation.
 
 Prints, per set, the red share of optical density on nucleus-like and on other stained pixels (which sets
 NUCLEAR_RED_SHARE) and the nuclear stain strength (which sets REFERENCE_STRENGTH: the PBC median) of framed
-cells, and the strength after normalisation. Also writes a montage (originals beside their canonical views).
+cells, and the strength after normalisation. Also writes a montage (originals beside their canonical views): three rows of PBC, three of the other lab.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def describe(name: str, paths: list[Path], montage: list[np.ndarray]) -> None:
         before.append(stain_strength(density))
         view = canonical_cell(image, SIZE)
         after.append(stain_strength(optical_density(view)))
-        if len(montage) < 24 and len(before) % 4 == 1:
+        if len(montage) < 12 and len(before) % 4 == 1:
             montage.append(np.concatenate([np.asarray(Image.fromarray(image).resize((SIZE, SIZE))), view], axis=1))
 
     def q(values):
@@ -76,7 +76,9 @@ def main() -> None:
     montage: list[np.ndarray] = []
     for name, paths in (("PBC train", train), (f"other lab ({args.other.name})", other)):
         chosen = rng.choice(len(paths), min(args.sample, len(paths)), replace=False)
-        describe(name, [paths[i] for i in sorted(chosen)], montage)
+        pairs: list[np.ndarray] = []
+        describe(name, [paths[i] for i in sorted(chosen)], pairs)
+        montage += pairs
     rows = [np.concatenate(montage[i : i + 4], axis=1) for i in range(0, len(montage) - 3, 4)]
     Image.fromarray(np.concatenate(rows, axis=0)).save(args.montage)
     print(f"montage (original | canonical view): {args.montage}")

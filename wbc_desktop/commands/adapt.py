@@ -1,4 +1,5 @@
-"""``wbc-desktop adapt``: fit a lab profile (a new head + temperature over the model's features) on verified cells."""
+"""``wbc-desktop adapt``: fit a lab profile (a correction of the model's calls over its features, + temperature) on
+verified cells."""
 
 from __future__ import annotations
 
