@@ -76,6 +76,9 @@ def _comparison_lines(metrics: dict) -> list[str]:
             row = [report["test_accuracy"], report["test_macro_f1"]]
             row += [report["external"].get(k) for k in metrics["external"]]
         lines.append(f"| {name} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in row) + " |")
+    if other.get("test_accuracy") is not None:
+        change = (metrics["test"]["accuracy"] - other["test_accuracy"]) * 100
+        lines += ["", f"PBC test accuracy changes by {change:+.2f} points against {other['name']}."]
     return [*lines, ""]
 
 
