@@ -5,7 +5,8 @@ how another lab's cells compare before and after normalisation.
 
 Prints, per set, the red share of optical density on nucleus-like and on other stained pixels (which sets
 NUCLEAR_RED_SHARE) and the nuclear stain strength (which sets REFERENCE_STRENGTH: the PBC median) of framed
-cells, and the strength after normalisation. Also writes a montage (originals beside their canonical views): three rows of PBC, three of the other lab.
+cells, and the strength after normalisation. Also writes a montage (originals beside their canonical views):
+three rows of PBC, three of the other lab.
 """
 
 from __future__ import annotations
