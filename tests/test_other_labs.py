@@ -52,10 +52,14 @@ def test_adapt_writes_a_profile_beside_the_model_and_evaluate_uses_it(tmp_path, 
     assert main(["adapt", str(verified), "--out", str(out)]) == 0
     profile = load_profile(out)
     assert profile.name == "our-lab" and profile.cells == 40
+    assert profile.validation["head"] == "correction" and profile.head.base_weight > 0  # the default
     assert profile.validation["cells_held_back"] >= 5 and 0.0 <= profile.validation["accuracy"] <= 1.0
     assert "held-back accuracy" in capsys.readouterr().out
     assert main(["evaluate", str(verified), "--profile", str(out)]) == 0
     assert "accuracy:" in capsys.readouterr().out
+    scratch = tmp_path / "profiles" / "scratch"
+    assert main(["adapt", str(verified), "--out", str(scratch), "--head", "scratch"]) == 0
+    assert load_profile(scratch).head.base_weight == 0 and load_profile(scratch).validation["head"] == "scratch"
 
 
 def test_adapt_refuses_to_write_into_the_model_store(capsys):

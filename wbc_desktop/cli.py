@@ -80,6 +80,13 @@ def _add_adapt(commands) -> None:
     parser.add_argument("--name", help="profile name (default: the folder name)")
     parser.add_argument("--holdout", type=float, default=0.2, help="share of cells held back for validation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--head",
+        choices=("correction", "scratch"),
+        default="correction",
+        help="correction (default): the model's calls plus a correction fitted on your cells; "
+        "scratch: a new head over the features alone",
+    )
 
 
 def _add_train(commands) -> None:

@@ -37,6 +37,7 @@ def run_adapt(args: argparse.Namespace) -> int:
             args.holdout,
             args.seed,
             on_progress=lambda done, total: progress.update(done),
+            from_scratch=args.head == "scratch",
         )
     except ProfileError as error:
         progress.close()

@@ -110,7 +110,11 @@ def build_profile(
 
     splits = np.array(stratified_split([classes[t] for t in targets], holdout, 0.0, seed))
     train, held = splits == "train", splits == "test"
-    validation: dict = {"cells_fitted": int(train.sum()), "cells_held_back": int(held.sum())}
+    validation: dict = {
+        "head": "scratch" if from_scratch else "correction",
+        "cells_fitted": int(train.sum()),
+        "cells_held_back": int(held.sum()),
+    }
     temperature = 1.0
     if held.any():
         head = fit_head(features[train], targets[train], classes, **prior(train))
