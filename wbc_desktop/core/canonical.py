@@ -81,13 +81,15 @@ def frame_on_nucleus(rgb: np.ndarray) -> np.ndarray:
         cx, cy, side = (x0 + x1) / 2.0, (y0 + y1) / 2.0, max(x1 - x0, y1 - y0) * FRAME
     side = max(8, round(side))
     left, top = round(cx - side / 2.0), round(cy - side / 2.0)
+    sx0, sy0 = max(0, left), max(0, top)
+    sx1, sy1 = min(width, left + side), min(height, top + side)
+    if (sx0, sy0, sx1, sy1) == (left, top, left + side, top + side):
+        return rgb[sy0:sy1, sx0:sx1].copy()  # inside the image: no padding to estimate (most cells; half the time)
     flat = rgb.reshape(-1, 3)
     brightness = flat.astype(np.int32).sum(axis=1)
     fill = np.median(flat[brightness >= np.percentile(brightness, 75)], axis=0).astype(np.uint8)  # background
     out = np.empty((side, side, 3), dtype=np.uint8)
     out[:] = fill
-    sx0, sy0 = max(0, left), max(0, top)
-    sx1, sy1 = min(width, left + side), min(height, top + side)
     if sx1 > sx0 and sy1 > sy0:
         out[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = rgb[sy0:sy1, sx0:sx1]
     return out
