@@ -104,11 +104,11 @@ def main() -> None:
     ratio = tf_import / litert_import
     print(f"import: ai_edge_litert {litert_import:.2f} s, tensorflow {tf_import:.2f} s, ratio {ratio:.0f}x")
     print(
-        f"count pipeline (decode+resize+classify): LiteRT {pipeline['LiteRT']:.1f} img/s, "
+        f"count pipeline (decode+model view+classify): LiteRT {pipeline['LiteRT']:.1f} img/s, "
         f"Keras {pipeline['Keras']:.1f} img/s, ratio {pipeline['LiteRT'] / pipeline['Keras']:.2f}x"
     )
     print(
-        f"model only (pre-decoded arrays):        LiteRT {model_only['LiteRT']:.1f} img/s, "
+        f"model only (prepared input tensors):    LiteRT {model_only['LiteRT']:.1f} img/s, "
         f"Keras {model_only['Keras']:.1f} img/s, ratio {model_only['LiteRT'] / model_only['Keras']:.2f}x"
     )
 
