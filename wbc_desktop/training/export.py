@@ -34,8 +34,9 @@ PREPROCESSING = {
     "resize": "RGB uint8 (EXIF-rotated, alpha on white), Pillow bilinear resize to input_size x input_size, "
     "fed as float32 0..255; the model rescales to -1..1 itself",
     "canonical": "RGB uint8 (EXIF-rotated, alpha on white), framed on the nucleus (square of 1.6x its box), "
-    "Pillow bilinear resize to input_size, stain-normalised (optical density scaled to PBC's nucleus, PBC "
-    "background); fed as float32 0..255, the model rescales to -1..1 itself (wbc_desktop.core.canonical)",
+    "Pillow bilinear resize to input_size, stain-normalised (nuclear stain's optical density moved half way to "
+    "PBC's, on PBC's background); fed as float32 0..255, the model rescales to -1..1 itself "
+    "(wbc_desktop.core.canonical)",
 }
 
 
