@@ -10,7 +10,7 @@ crops show the cell small among red cells, BCCD crops fill the frame with it) an
    moves the nuclear stain half way (in log density) to PBC's darkness, in proportion to each pixel's nuclear
    share (red cells and eosinophil granules keep theirs), and the result is drawn on PBC's background colour.
 
-Pure NumPy + Pillow; about 12 ms per cell (scripts/fit_stain_reference.py measures the constants).
+Pure NumPy + Pillow; about 5 ms per cell (scripts/fit_stain_reference.py measures the constants).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from wbc_desktop.core.fields import _label, purple_excess
+from wbc_desktop.core.fields import label_components, purple_excess
 from wbc_desktop.core.images import resize_for_model
 
 FRAME = 1.6  # square side = this x the nucleus box's longer side (the cell and a little of its surroundings)
@@ -54,7 +54,7 @@ def nucleus_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
         return None
     mask = Image.fromarray(((excess > _otsu(excess.ravel())) * 255).astype(np.uint8))
     mask = mask.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.MinFilter(5))  # merge a nucleus' lobes
-    labels, count = _label(np.asarray(mask) > 0)
+    labels, count = label_components(np.asarray(mask) > 0)
     best, best_score = None, 0.0
     half_diagonal = np.hypot(*labels.shape) / 2.0
     for index in range(1, count + 1):
@@ -84,7 +84,7 @@ def frame_on_nucleus(rgb: np.ndarray) -> np.ndarray:
     sx0, sy0 = max(0, left), max(0, top)
     sx1, sy1 = min(width, left + side), min(height, top + side)
     if (sx0, sy0, sx1, sy1) == (left, top, left + side, top + side):
-        return rgb[sy0:sy1, sx0:sx1].copy()  # inside the image: no padding to estimate (most cells; half the time)
+        return rgb[sy0:sy1, sx0:sx1].copy()  # inside the image (most cells): no padding, no background to estimate
     flat = rgb.reshape(-1, 3)
     brightness = flat.astype(np.int32).sum(axis=1)
     fill = np.median(flat[brightness >= np.percentile(brightness, 75)], axis=0).astype(np.uint8)  # background
@@ -122,9 +122,9 @@ def stain_strength(density: np.ndarray) -> float:
 def normalise_stain(rgb: np.ndarray) -> np.ndarray:
     """White-balance to the reference background and darken or lighten the nuclear stain towards the reference.
 
-    The factor applies in proportion to each pixel's nuclear share, so a faint, bluish lab's nuclei become as
-    dark as PBC's while its red cells and eosinophil granules (eosin) keep their own density and hue; scaling
-    everything alike had turned BCCD's red cells into eosinophil-like orange blobs.
+    The factor applies in proportion to each pixel's nuclear share, so a faint, bluish lab's nuclei get darker
+    (half way to PBC's, ``NORMALISE_POWER``) while its red cells and eosinophil granules (eosin) keep their own
+    density and hue; scaling everything alike had turned BCCD's red cells into eosinophil-like orange blobs.
     """
     density = optical_density(rgb)
     strength = stain_strength(density)
@@ -143,6 +143,7 @@ def canonical_cell(rgb: np.ndarray, size: int) -> np.ndarray:
     return normalise_stain(resized)
 
 
+CANONICAL_REVISION = 2  # part of training caches' names: bump it whenever the canonical view's output changes
 VIEWS = ("resize", "canonical")  # "resize": the whole image as it is (models before 2.0); "canonical": above
 
 

@@ -47,7 +47,7 @@ def purple_excess(rgb: np.ndarray) -> np.ndarray:
     return data[..., 2] - (data[..., 0] + data[..., 1]) / 2.0
 
 
-def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected component labels (0 = background) by vectorised min-label propagation."""
     height, width = mask.shape
     big = np.iinfo(np.int32).max
@@ -82,7 +82,7 @@ def find_wbcs(rgb: np.ndarray, settings: FinderSettings = FinderSettings()) -> l
     size = settings.close_px | 1
     mask = mask.filter(ImageFilter.MaxFilter(size)).filter(ImageFilter.MinFilter(size))
     binary = np.asarray(mask) > 0
-    labels, count = _label(binary)
+    labels, count = label_components(binary)
     work_area = binary.size
     detections = []
     for index in range(1, count + 1):

@@ -47,12 +47,6 @@ def load_with_profile(base, profile_dir: str | Path | None):
     return base if profile_dir is None else ProfileClassifier(base, load_profile(profile_dir))
 
 
-def read_features(base, paths: Sequence[Path], batch: int = 16, on_progress=None) -> tuple[np.ndarray, list[int]]:
-    """Pooled features of each readable image, and the indices of those images."""
-    _, features, kept = read_outputs(base, paths, batch, on_progress)
-    return features, kept
-
-
 def read_outputs(
     base, paths: Sequence[Path], batch: int = 16, on_progress=None
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:

@@ -126,7 +126,7 @@ def export_bundle(
     run_dir, bundle_dir = Path(run_dir), Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     training = json.loads((run_dir / "training.json").read_text())
-    config = TrainConfig(**training["config"])
+    config = TrainConfig(**{"view": "resize", **training["config"]})  # runs before views existed were "resize"
     classes: list[str] = training["classes"]
     model = keras.models.load_model(run_dir / "trained.keras")
     content = to_tflite(model)

@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
+from wbc_desktop.core.canonical import CANONICAL_REVISION
 from wbc_desktop.core.labelled import (
     LabelledSet,
     build_array_cache,
@@ -91,7 +92,8 @@ def cached_split(
     """(paths, uint8 images, integer labels) of one split, decoding each image once per size and view."""
     view = view or config.view
     paths, labels = _limit(*data.subset(split), config.limit_per_class)
-    suffix = f"|{config.image_size}" + ("" if view == "resize" else f"|{view}")  # old caches stay valid
+    # resize caches keep their old names; canonical ones change with the view's revision (never a stale view)
+    suffix = f"|{config.image_size}" + ("" if view == "resize" else f"|{view}{CANONICAL_REVISION}")
     key = hashlib.sha1(("\n".join(str(p) for p in paths) + suffix).encode()).hexdigest()[:16]
     cache_dir = Path(config.cache_dir or Path(config.out) / "cache")
     images = build_array_cache(paths, config.image_size, cache_dir / f"{split}_{key}.npy", view=view)
