@@ -19,7 +19,7 @@ import tensorflow as tf
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, batch_flags, colour_statistics
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
-from wbc_desktop.core.images import load_image, resize_for_model
+from wbc_desktop.core.images import load_image
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 from wbc_desktop.inference.base import softmax
@@ -43,11 +43,6 @@ PREPROCESSING = {
 def to_tflite(model: keras.Model) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     return converter.convert()
-
-
-def litert_logits(content: bytes, images: np.ndarray, num_classes: int, batch: int = 64) -> np.ndarray:
-    """Logits from the converted model through the app's runtime, batch by batch."""
-    return litert_outputs(content, images, num_classes, batch)[0]
 
 
 def litert_outputs(
@@ -76,27 +71,30 @@ def litert_outputs(
     return np.concatenate(chunks), np.concatenate(feature_chunks)
 
 
-def domain_scores(
-    domain: DomainModel, content: bytes, views: np.ndarray, raw: np.ndarray, num_classes: int
-) -> list[float]:
-    """Scores from the model's views (features) and the images as loaded (colours), as the app computes them."""
-    _, features = litert_outputs(content, views, num_classes)
-    return domain.scores(np.stack([colour_statistics(image) for image in raw]), features).tolist()
+def colours_of(images) -> np.ndarray:
+    """Colour statistics of images as loaded (full size), exactly as the app computes them for the warning."""
+    return np.stack([colour_statistics(image) for image in images])
 
 
-def fit_domain(content: bytes, data, config: TrainConfig, classes: list[str], sample: int = 2000) -> DomainModel:
-    """Colour and feature statistics of training images, calibrated on the validation split."""
-    # Colours are measured on the image as loaded (the app does the same), features on the model's view of it.
-    _, train_x, train_y = cached_split(data, "train", config)
-    _, val_x, _ = cached_split(data, "val", config)
-    _, train_raw, _ = cached_split(data, "train", config, view="resize")
-    _, val_raw, _ = cached_split(data, "val", config, view="resize")
+def fit_domain(
+    content: bytes,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    train_paths: list[Path],
+    val_features: np.ndarray,
+    val_paths: list[Path],
+    num_classes: int,
+    sample: int = 2000,
+) -> DomainModel:
+    """Colour and feature statistics of training images, calibrated on the validation split.
+
+    Features come from the model's view (the cached arrays), colours from the images as loaded, as in the app.
+    """
     chosen = np.random.default_rng(0).choice(len(train_x), min(sample, len(train_x)), replace=False)
-    _, train_features = litert_outputs(content, train_x[chosen], len(classes))
-    train_colours = np.stack([colour_statistics(image) for image in train_raw[chosen]])
-    domain = DomainModel.fit(train_colours, train_features, train_y[chosen], len(classes))
-    _, val_features = litert_outputs(content, val_x, len(classes))
-    domain.calibrate(np.stack([colour_statistics(image) for image in val_raw]), val_features)
+    _, train_features = litert_outputs(content, train_x[chosen], num_classes)
+    train_colours = colours_of(load_image(train_paths[i]) for i in chosen)
+    domain = DomainModel.fit(train_colours, train_features, train_y[chosen], num_classes)
+    domain.calibrate(colours_of(load_image(p) for p in val_paths), val_features)
     return domain
 
 
@@ -132,27 +130,26 @@ def export_bundle(
     content = to_tflite(model)
 
     data = load_labelled_set(config.data_dir, config.split_csv, seed=config.seed)
-    _, val_x, val_y = cached_split(data, "val", config)
+    train_paths, train_x, train_y = cached_split(data, "train", config)
+    val_paths, val_x, val_y = cached_split(data, "val", config)
     test_paths, test_x, test_y = cached_split(data, "test", config)
 
     keras_test_logits = np.asarray(model.predict(test_x.astype(np.float32), batch_size=64, verbose=0)[0])
-    test_logits = litert_logits(content, test_x, len(classes))
+    test_logits, test_features = litert_outputs(content, test_x, len(classes))
     agreement = float(np.abs(softmax(keras_test_logits) - softmax(test_logits)).max()) if len(test_y) else 0.0
     if agreement > AGREEMENT_TOLERANCE:
         raise RuntimeError(f"LiteRT and Keras disagree by {agreement:.2e} (> {AGREEMENT_TOLERANCE:g})")
 
-    val_logits = litert_logits(content, val_x, len(classes))
+    val_logits, val_features = litert_outputs(content, val_x, len(classes))
     temperature = fit_temperature(val_logits, val_y) if len(val_y) else 1.0
     val_report = evaluation_summary(softmax(val_logits, temperature), val_y, classes)
     val_report["ece_uncalibrated"] = evaluation_summary(softmax(val_logits), val_y, classes)["ece"]
     test_report = evaluation_summary(softmax(test_logits, temperature), test_y, classes)
     test_report["ece_uncalibrated"] = evaluation_summary(softmax(test_logits), test_y, classes)["ece"]
     threshold = choose_review_threshold(val_report["coverage"])
-    domain = fit_domain(content, data, config, classes)
-    _, test_raw, _ = cached_split(data, "test", config, view="resize")
-    test_report["domain"] = batch_flags(
-        domain_scores(domain, content, test_x, test_raw, len(classes)), domain.batch_threshold
-    )
+    domain = fit_domain(content, train_x, train_y, train_paths, val_features, val_paths, len(classes))
+    test_scores = domain.scores(colours_of(load_image(p) for p in test_paths), test_features)
+    test_report["domain"] = batch_flags(test_scores.tolist(), domain.batch_threshold)
 
     external: dict[str, dict] = {}
     for label, folder in (external_sets or {}).items():
@@ -161,13 +158,11 @@ def export_bundle(
         targets = np.array([classes.index(label_) for label_ in other.labels])
         loaded = [load_image(p) for p in paths]
         images = np.stack([model_view(image, config.image_size, config.view) for image in loaded])
-        raw = np.stack([resize_for_model(image, config.image_size) for image in loaded])
-        logits = litert_logits(content, images, len(classes))
+        logits, features = litert_outputs(content, images, len(classes))
         external[label] = evaluation_summary(softmax(logits, temperature), targets, classes)
         external[label]["folder"] = str(folder)
-        external[label]["domain"] = batch_flags(
-            domain_scores(domain, content, images, raw, len(classes)), domain.batch_threshold
-        )
+        scores = domain.scores(colours_of(loaded), features)
+        external[label]["domain"] = batch_flags(scores.tolist(), domain.batch_threshold)
 
     atomic_write_bytes(bundle_dir / MODEL_FILE, content)
     model.save(bundle_dir / "wbc_mobilenetv2.keras")

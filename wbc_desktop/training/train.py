@@ -86,11 +86,9 @@ def _limit(paths: list[Path], labels: list[str], per_class: int | None) -> tuple
     return out_paths, out_labels
 
 
-def cached_split(
-    data: LabelledSet, split: str, config: TrainConfig, view: str | None = None
-) -> tuple[list[Path], np.ndarray, np.ndarray]:
+def cached_split(data: LabelledSet, split: str, config: TrainConfig) -> tuple[list[Path], np.ndarray, np.ndarray]:
     """(paths, uint8 images, integer labels) of one split, decoding each image once per size and view."""
-    view = view or config.view
+    view = config.view
     paths, labels = _limit(*data.subset(split), config.limit_per_class)
     # resize caches keep their old names; canonical ones change with the view's revision (never a stale view)
     suffix = f"|{config.image_size}" + ("" if view == "resize" else f"|{view}{CANONICAL_REVISION}")
