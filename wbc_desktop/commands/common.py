@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from wbc_desktop.core.differential import CLASSES
+from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_flagged, batch_score
 
 
 def display_order(model_classes: tuple[str, ...]) -> tuple[str, ...]:
@@ -28,17 +29,12 @@ def load_model_or_explain(model_dir: Path | None, profile_dir: Path | None = Non
         return None
 
 
-from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE  # noqa: E402  (re-exported for the commands)
-
-
 def domain_summary(scores: list[float], threshold: float | None) -> dict:
     """Batch-level out-of-domain result for the JSON (the median image score against the model's threshold)."""
-    from wbc_desktop.core.domain import batch_score
-
     if not scores or threshold is None:
         return {"score": None, "threshold": threshold, "flag": False}
     score = batch_score(scores)
-    flag = score > threshold
+    flag = batch_flagged(scores, threshold)
     summary = {"score": round(score, 4), "threshold": round(threshold, 4), "flag": flag}
     if flag:
         summary["message"] = OUT_OF_DOMAIN_MESSAGE

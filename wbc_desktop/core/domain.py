@@ -67,7 +67,7 @@ class DomainModel:
         colour, feature = self.raw_distances(colours, features)
         self.colour_p99 = float(np.percentile(colour, 99))
         self.feature_p99 = float(np.percentile(feature, 99))
-        scores = self.scores(colours, features)
+        scores = self._combine(colour, feature if features is not None else None)
         rng = np.random.default_rng(0)
         size = min(BATCH_SIZE, len(scores))
         batch_scores = [batch_score(scores[rng.choice(len(scores), size, replace=False)]) for _ in range(2000)]
@@ -76,8 +76,12 @@ class DomainModel:
 
     def scores(self, colours: np.ndarray, features: np.ndarray | None) -> np.ndarray:
         colour, feature = self.raw_distances(colours, features)
+        return self._combine(colour, feature if features is not None else None)
+
+    def _combine(self, colour: np.ndarray, feature: np.ndarray | None) -> np.ndarray:
+        """Each distance over its validation 99th percentile; the image's score is the larger one."""
         score = colour / self.colour_p99
-        if features is not None:
+        if feature is not None:
             score = np.maximum(score, feature / self.feature_p99)
         return score
 
@@ -111,14 +115,19 @@ def batch_score(scores: Sequence[float] | np.ndarray) -> float:
     return float(np.median(np.asarray(scores))) if len(scores) else 0.0
 
 
-def batch_flags(scores: list[float], threshold: float | None, batch_size: int = 20) -> dict:
+def batch_flagged(scores: Sequence[float] | np.ndarray, threshold: float) -> bool:
+    """The warning's rule, for the window, the CLI and the export alike: the batch score passes the threshold."""
+    return batch_score(scores) > threshold
+
+
+def batch_flags(scores: list[float], threshold: float | None, batch_size: int = BATCH_SIZE) -> dict:
     """The share of consecutive batches of ``batch_size`` images (in a seeded random order) the warning flags."""
     if not scores or threshold is None:
         return {"batches": 0}
     order = np.random.default_rng(0).permutation(len(scores))
     shuffled = np.asarray(scores)[order]
     batches = [shuffled[i : i + batch_size] for i in range(0, len(shuffled) - batch_size + 1, batch_size)]
-    flagged = sum(batch_score(batch) > threshold for batch in batches)
+    flagged = sum(batch_flagged(batch, threshold) for batch in batches)
     return {
         "batches": len(batches),
         "batch_size": batch_size,

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
 )
 
-from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_score
+from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
 
 MIN_CELLS_FOR_DOMAIN_WARNING = 5
 
@@ -22,7 +22,7 @@ class LabActions:
         if domain is None or len(self.domain_scores) < MIN_CELLS_FOR_DOMAIN_WARNING:
             return
         no_profile = getattr(self.classifier, "profile", None) is None
-        if no_profile and batch_score(self.domain_scores[-BATCH_SIZE:]) > domain.batch_threshold:
+        if no_profile and batch_flagged(self.domain_scores[-BATCH_SIZE:], domain.batch_threshold):
             self.show_banner(
                 f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab)."
             )
