@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from wbc_desktop.core.canonical import (  # noqa: E402
     canonical_cell,
-    frame_on_nucleus,
+    framed_view,
     optical_density,
     stain_strength,
 )
@@ -38,7 +38,7 @@ def describe(name: str, paths: list[Path], montage: list[np.ndarray]) -> None:
     nucleus_share, other_share, before, after = [], [], [], []
     for path in paths:
         image = load_image(path)
-        framed = np.asarray(Image.fromarray(frame_on_nucleus(image)).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+        framed = framed_view(image, SIZE)
         density = optical_density(framed)
         total = density.sum(axis=1)
         excess = purple_excess(framed).ravel()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from wbc_desktop.core.canonical import (
     FRAME,
@@ -15,6 +14,7 @@ from wbc_desktop.core.canonical import (
     WHITE,
     canonical_cell,
     frame_on_nucleus,
+    framed_view,
     model_view,
     normalise_stain,
     nucleus_box,
@@ -67,10 +67,10 @@ def test_real_cells_from_both_labs_are_framed_alike(path):
 
 @pytest.mark.parametrize("path", PBC[:2] + BCCD[:3], ids=lambda p: p.name)
 def test_stain_normalisation_moves_both_labs_half_way_to_the_reference_darkness(path):
-    framed = frame_on_nucleus(load_image(path))
-    view = canonical_cell(load_image(path), 128)
+    image = load_image(path)
+    view = canonical_cell(image, 128)
     assert view.shape == (128, 128, 3) and view.dtype == np.uint8
-    before = stain_strength(optical_density(np.asarray(Image.fromarray(framed).resize((128, 128)))))
+    before = stain_strength(optical_density(framed_view(image, 128)))
     expected = before * (REFERENCE_STRENGTH / before) ** NORMALISE_POWER
     assert stain_strength(optical_density(view)) == pytest.approx(expected, rel=0.2)
     background = np.percentile(view.reshape(-1, 3), 99, axis=0)

@@ -16,9 +16,9 @@ Pure NumPy + Pillow; about 5 ms per cell (scripts/fit_stain_reference.py measure
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
-from wbc_desktop.core.fields import label_components, purple_excess
+from wbc_desktop.core.fields import closed, label_components, smoothed_excess
 from wbc_desktop.core.images import resize_for_model
 
 FRAME = 1.6  # square side = this x the nucleus box's longer side (the cell and a little of its surroundings)
@@ -44,17 +44,11 @@ def _otsu(values: np.ndarray, bins: int = 64) -> float:
 
 def nucleus_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     """The central nucleus' box ``(x0, y0, x1, y1)`` in the image's pixels, or ``None`` if none stands out."""
-    height, width = rgb.shape[:2]
-    scale = WORK_SIDE / max(height, width)
-    small = Image.fromarray(rgb).resize(
-        (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR
-    )
-    excess = purple_excess(np.asarray(small.filter(ImageFilter.GaussianBlur(1.0))))
+    scale = WORK_SIDE / max(rgb.shape[:2])
+    excess = smoothed_excess(rgb, scale)
     if float(excess.max() - excess.min()) < 20.0:
         return None
-    mask = Image.fromarray(((excess > _otsu(excess.ravel())) * 255).astype(np.uint8))
-    mask = mask.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.MinFilter(5))  # merge a nucleus' lobes
-    labels, count = label_components(np.asarray(mask) > 0)
+    labels, count = label_components(closed(excess > _otsu(excess.ravel()), 5))
     best, best_score = None, 0.0
     half_diagonal = np.hypot(*labels.shape) / 2.0
     for index in range(1, count + 1):
@@ -95,10 +89,12 @@ def frame_on_nucleus(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def optical_density(rgb: np.ndarray) -> np.ndarray:
-    """Per-pixel optical density ``(N, 3)`` against the image's own white (99th percentile of each channel)."""
+def optical_density(rgb: np.ndarray, white: np.ndarray | None = None) -> np.ndarray:
+    """Per-pixel optical density ``(N, 3)`` against ``white``, by default the image's own (99th percentile of
+    each channel)."""
     data = rgb.reshape(-1, 3).astype(np.float64)
-    white = np.maximum(np.percentile(data, 99, axis=0), 1.0)
+    if white is None:
+        white = np.maximum(np.percentile(data, 99, axis=0), 1.0)
     return np.clip(-np.log((data + 1.0) / (white + 1.0)), 0.0, None)
 
 
@@ -131,16 +127,26 @@ def normalise_stain(rgb: np.ndarray) -> np.ndarray:
     if strength < 0.05:  # blank image: nothing to normalise
         return rgb
     scale = float(np.clip(REFERENCE_STRENGTH / strength, 0.25, 5.0)) ** NORMALISE_POWER
-    factor = 1.0 + (scale - 1.0) * nuclear_weight(density)
+    return rescale_stains(density, 1.0, scale, rgb.shape)
+
+
+def rescale_stains(density: np.ndarray, eosin: float, nuclear: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Draw ``density`` on the reference background, each pixel's density multiplied by a factor between
+    ``eosin`` and ``nuclear`` according to its nuclear share (normalisation here, stain jitter in training)."""
+    factor = eosin + (nuclear - eosin) * nuclear_weight(density)
     out = WHITE * np.exp(-density * factor[:, None])
-    return np.clip(out, 0, 255).astype(np.uint8).reshape(rgb.shape)
+    return np.clip(out, 0, 255).astype(np.uint8).reshape(shape)
+
+
+def framed_view(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The cell framed on its nucleus and resized to ``size`` x ``size``, before stain normalisation."""
+    framed = frame_on_nucleus(rgb)
+    return np.asarray(Image.fromarray(framed).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def canonical_cell(rgb: np.ndarray, size: int) -> np.ndarray:
     """The model's view of a single-cell image: framed on the nucleus, resized to ``size``, stain-normalised."""
-    framed = frame_on_nucleus(rgb)
-    resized = np.asarray(Image.fromarray(framed).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
-    return normalise_stain(resized)
+    return normalise_stain(framed_view(rgb, size))
 
 
 CANONICAL_REVISION = 2  # part of training caches' names: bump it whenever the canonical view's output changes

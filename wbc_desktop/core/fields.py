@@ -47,6 +47,22 @@ def purple_excess(rgb: np.ndarray) -> np.ndarray:
     return data[..., 2] - (data[..., 0] + data[..., 1]) / 2.0
 
 
+def smoothed_excess(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """Purple excess of a copy resized by ``scale`` and lightly blurred (granules and noise smoothed away)."""
+    height, width = rgb.shape[:2]
+    small = Image.fromarray(rgb)
+    if scale != 1.0:
+        small = small.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR)
+    return purple_excess(np.asarray(small.filter(ImageFilter.GaussianBlur(1.0))))
+
+
+def closed(mask: np.ndarray, size: int) -> np.ndarray:
+    """Morphological closing with a ``size`` square (made odd): merges the lobes of one nucleus."""
+    size = size | 1
+    image = Image.fromarray((mask * 255).astype(np.uint8))
+    return np.asarray(image.filter(ImageFilter.MaxFilter(size)).filter(ImageFilter.MinFilter(size))) > 0
+
+
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected component labels (0 = background) by vectorised min-label propagation."""
     height, width = mask.shape
@@ -73,15 +89,8 @@ def find_wbcs(rgb: np.ndarray, settings: FinderSettings = FinderSettings()) -> l
     """WBC detections in an RGB uint8 field, best first."""
     height, width = rgb.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
-    small = Image.fromarray(rgb)
-    if scale < 1.0:
-        small = small.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR)
-    small = small.filter(ImageFilter.GaussianBlur(1.0))
-    excess = purple_excess(np.asarray(small))
-    mask = Image.fromarray(((excess > settings.threshold) * 255).astype(np.uint8))
-    size = settings.close_px | 1
-    mask = mask.filter(ImageFilter.MaxFilter(size)).filter(ImageFilter.MinFilter(size))
-    binary = np.asarray(mask) > 0
+    excess = smoothed_excess(rgb, scale)
+    binary = closed(excess > settings.threshold, settings.close_px)
     labels, count = label_components(binary)
     work_area = binary.size
     detections = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wbc_desktop.core.differential import CLASSES, DEFAULT_REFERENCE_RANGES
+from wbc_desktop.core.pipeline import MODES
 
 
 @dataclass
@@ -50,7 +51,7 @@ class LabSettings:
                 settings.key_map = {str(k): str(v) for k, v in keys.items()}
             settings.operator = str(data.get("operator", ""))
             mode = str(data.get("mode", "auto"))
-            settings.mode = mode if mode in ("cell", "field", "auto") else "auto"
+            settings.mode = mode if mode in MODES else "auto"
             settings.profile = str(data.get("profile", ""))
         except (TypeError, ValueError, AttributeError, IndexError):
             return cls()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wbc_desktop.core.canonical import WHITE, optical_density, rescale_stains
+
 
 @dataclass(frozen=True)
 class ColourJitter:
@@ -89,15 +91,11 @@ def augment_batch_strong(images: np.ndarray, rng: np.random.Generator) -> np.nda
     return out
 
 
-def stain_jitter(image: np.ndarray, rng: np.random.Generator, white: np.ndarray, nuclear_weight) -> np.ndarray:
+def stain_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Scale the eosin and the nuclear stain's optical density independently (stain-space jitter, like HED jitter
-    for H&E), on a canonical view drawn on ``white``."""
-    density = np.clip(-np.log((image.reshape(-1, 3).astype(np.float32) + 1.0) / (white + 1.0)), 0.0, None)
-    weight = nuclear_weight(density)
+    for H&E), on a canonical view drawn on the reference background."""
     eosin, nuclear = rng.uniform(0.45, 1.25), rng.uniform(0.8, 1.2)
-    factor = eosin + (nuclear - eosin) * weight
-    out = white * np.exp(-density * factor[:, None])
-    return np.clip(out, 0, 255).astype(np.uint8).reshape(image.shape)
+    return rescale_stains(optical_density(image, WHITE), eosin, nuclear, image.shape)
 
 
 def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -108,8 +106,6 @@ def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarr
     (normalisation leaves it alone, so eosinophil granules may be paler than PBC's), then hue, gamma, saturation.
     """
     from PIL import Image, ImageFilter
-
-    from wbc_desktop.core.canonical import WHITE, nuclear_weight
 
     size = images.shape[1]
     varied = np.empty_like(images)
@@ -124,7 +120,7 @@ def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarr
             picture = picture.resize((size, size), Image.Resampling.BILINEAR)
         if rng.random() < 0.5:
             picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2) * size / 128))
-        varied[i] = stain_jitter(np.asarray(picture), rng, WHITE, nuclear_weight)
+        varied[i] = stain_jitter(np.asarray(picture), rng)
     out = augment_batch(varied, rng, ColourJitter(brightness=0.15, contrast=0.25, saturation=0.35, channel_gain=0.1))
     for i in range(len(out)):
         out[i] = out[i] @ _hue_rotation(rng.uniform(-0.2, 0.2)).T
