@@ -110,3 +110,24 @@ def test_gui_field_boxes_select_delete_and_draw(qtbot):
     assert abs(drawn.box[0] - 10) <= 3 and abs(drawn.box[3] - 140) <= 3
     assert window.case.audit()[-1].action == "add-box"
     assert window.differential_panel.model.differential.total == 2
+
+
+def test_a_drawn_cell_and_its_audit_entry_are_written_together(tmp_path, monkeypatch):
+    """If the audit entry cannot be written, the drawn cell is not in the case either (one transaction)."""
+    from wbc_desktop.core.case import Case, CaseStore
+
+    store = CaseStore(tmp_path / "cases.sqlite")
+    case = store.create_case(sample_id="S1", operator="A")
+    probabilities = {"neutrophil": 0.9, "lymphocyte": 0.1}
+
+    def broken_audit(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Case, "_audit", broken_audit)
+    with pytest.raises(RuntimeError):
+        case.add_drawn_cell("field.jpg", [1, 2, 30, 40], "neutrophil", probabilities, "Ana")
+    monkeypatch.undo()
+    assert store.open_case(case.id).cells == [] and case.cells == []
+    cell = case.add_drawn_cell("field.jpg", [1, 2, 30, 40], "neutrophil", probabilities, "Ana")
+    reopened = store.open_case(case.id)
+    assert [c.id for c in reopened.cells] == [cell.id] and reopened.audit()[-1].action == "add-box"

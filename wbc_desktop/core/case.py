@@ -285,40 +285,53 @@ class Case:
         ``(path, label, probabilities, source, box)``.
         """
         self._check_open()
-        added = []
         with self.store.transaction(durable=False):
-            for path, label, probabilities, *where in results:
-                source, box = [*where, None, None][:2]
-                cursor = self.store.db.execute(
-                    "INSERT INTO cells (case_id, path, source, box, predicted, probabilities, label, status) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        self.id,
-                        _path_to_db(path),
-                        _path_to_db(source) if source else None,
-                        json.dumps(list(box)) if box else None,
-                        label,
-                        json.dumps(probabilities),
-                        label,
-                        AUTO,
-                    ),
-                )
-                cell = Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO, source, box)
-                added.append(cell)
+            added = self._insert_cells(results)
         self.cells.extend(added)
         return added
 
     def add_drawn_cell(
         self, source: str, box: list[int], label: str, probabilities: dict[str, float], who: str
     ) -> Cell:
-        """A WBC the finder missed, boxed by a person: added and written to the audit trail."""
+        """A WBC the finder missed, boxed by a person: the cell and its audit entry in one durable transaction."""
+        self._check_open()
         number = 1 + sum(1 for cell in self.cells if cell.source == source and "#drawn" in cell.path)
-        cell = self.add_results([(f"{source}#drawn{number}", label, probabilities, source, box)])[0]
-        self.store._write(
-            "INSERT INTO audit (case_id, cell_id, at, who, action, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.id, cell.id, now(), who, "add-box", None, label),
-        )
+        with self.store.transaction():
+            cell = self._insert_cells([(f"{source}#drawn{number}", label, probabilities, source, box)])[0]
+            self._audit(cell.id, who, "add-box", None, label)
+        self.cells.append(cell)
         return cell
+
+    def _insert_cells(self, results: Iterable[tuple]) -> list[Cell]:
+        """INSERT the cells (inside the caller's transaction)."""
+        added = []
+        for path, label, probabilities, *where in results:
+            source, box = [*where, None, None][:2]
+            cursor = self.store.db.execute(
+                "INSERT INTO cells (case_id, path, source, box, predicted, probabilities, label, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.id,
+                    _path_to_db(path),
+                    _path_to_db(source) if source else None,
+                    json.dumps(list(box)) if box else None,
+                    label,
+                    json.dumps(probabilities),
+                    label,
+                    AUTO,
+                ),
+            )
+            added.append(Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO, source, box))
+        return added
+
+    def _audit(
+        self, cell_id: int | None, who: str, action: str, from_label: str | None, to_label: str | None, at: str = ""
+    ) -> None:
+        """INSERT one audit entry (inside the caller's transaction, beside the change it records)."""
+        self.store.db.execute(
+            "INSERT INTO audit (case_id, cell_id, at, who, action, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.id, cell_id, at or now(), who, action, from_label, to_label),
+        )
 
     def add_result(self, path: str, label: str, probabilities: dict[str, float]) -> Cell:
         return self.add_results([(path, label, probabilities)])[0]
@@ -348,11 +361,7 @@ class Case:
         previous = cell.label
         with self.store.transaction():
             self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
-            self.store.db.execute(
-                "INSERT INTO audit (case_id, cell_id, at, who, action, from_label, to_label) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.id, cell_id, now(), who, action, previous, label),
-            )
+            self._audit(cell_id, who, action, previous, label)
         cell.label, cell.status = label, status
         return cell
 
@@ -399,10 +408,7 @@ class Case:
         at = now()
         with self.store.transaction():
             self.store.db.execute("UPDATE cases SET signed_by = ?, signed_at = ? WHERE id = ?", (who, at, self.id))
-            self.store.db.execute(
-                "INSERT INTO audit (case_id, cell_id, at, who, action) VALUES (?, NULL, ?, ?, 'sign-out')",
-                (self.id, at, who),
-            )
+            self._audit(None, who, "sign-out", None, None, at)
         self.info.signed_by, self.info.signed_at = who, at
 
     def audit(self) -> list[AuditEntry]:
