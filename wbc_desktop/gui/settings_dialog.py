@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from wbc_desktop.core.adapt import PROFILE_FILE
 from wbc_desktop.core.differential import CLASSES
 from wbc_desktop.core.settings import LabSettings
 
@@ -30,7 +31,7 @@ def profiles_dir():
 
 def available_profiles() -> list[str]:
     folder = profiles_dir()
-    return sorted(p.name for p in folder.iterdir() if (p / "profile.json").is_file()) if folder.is_dir() else []
+    return sorted(p.name for p in folder.iterdir() if (p / PROFILE_FILE).is_file()) if folder.is_dir() else []
 
 
 class SettingsDialog(QDialog):
