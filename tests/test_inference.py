@@ -98,3 +98,17 @@ def test_missing_or_broken_manifest_is_refused(model_copy):
     (folder / "manifest.json").unlink()
     with pytest.raises(ModelError, match="manifest not found"):
         LiteRTClassifier(folder)
+
+
+def test_dihedral_views_are_the_eight_flips_and_turns_and_average_back():
+    from wbc_desktop.inference.base import dihedral_views, mean_over_views
+
+    batch = np.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
+    views = dihedral_views(batch)
+    assert views.shape == (16, 3, 3, 1)
+    for image in range(2):
+        own = {views[v * 2 + image].tobytes() for v in range(8)}
+        expected = {np.rot90(m, k).tobytes() for m in (batch[image], batch[image][:, ::-1]) for k in range(4)}
+        assert own == expected  # all 8 symmetries of the square, each once
+    outputs = np.stack([np.full(3, float(v * 10 + i)) for v in range(8) for i in range(2)])
+    assert np.allclose(mean_over_views(outputs, 2), [[35.0] * 3, [36.0] * 3])

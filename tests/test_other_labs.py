@@ -42,12 +42,17 @@ def test_gui_shows_the_other_lab_banner(qtbot):
     assert window.banner.isVisible() and "unlike the data the model was trained on" in window.banner.text()
 
 
-def test_adapt_writes_a_profile_beside_the_model_and_evaluate_uses_it(tmp_path, capsys):
-    verified = tmp_path / "verified"
+def copy_verified_cells(verified: Path) -> Path:
+    """The BCCD fixture crops (40) as a class-per-folder set of verified cells."""
     for folder in (BCCD_CROPS, MORE_BCCD):
         for image in folder.rglob("*.jpg"):
             (verified / image.parent.name).mkdir(parents=True, exist_ok=True)
             shutil.copy(image, verified / image.parent.name / image.name)
+    return verified
+
+
+def test_adapt_writes_a_profile_beside_the_model_and_evaluate_uses_it(tmp_path, capsys):
+    verified = copy_verified_cells(tmp_path / "verified")
     out = tmp_path / "profiles" / "our-lab"
     assert main(["adapt", str(verified), "--out", str(out)]) == 0
     profile = load_profile(out)
@@ -86,21 +91,111 @@ def test_damaged_profile_is_refused(tmp_path):
 
 def test_gui_adapt_to_my_lab_uses_verified_cells(qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
-    from test_gui import drop, make_window
 
     from wbc_desktop.inference.profile import ProfileClassifier
 
     shown = []
     monkeypatch.setattr(QMessageBox, "information", lambda *args: shown.append(args[2]))
+    window = verified_window(qtbot)
+    monkeypatch.setattr(window, "choose_adaptation", lambda base: "correction")
+    with qtbot.waitSignal(window.model_ready, timeout=60_000):
+        window.adapt_to_lab()
+    assert isinstance(window.classifier, ProfileClassifier) and window.classifier.tuned is None
+    assert window.settings.profile.startswith("lab-")
+    assert any("Lab profile" in text and "20 verified cells" in text for text in shown)
+
+
+def verified_window(qtbot):
+    """The main window after the 20 PBC fixture cells were classified and each verified by the technician."""
+    from test_gui import drop, make_window
+
     window = make_window(qtbot)
     with qtbot.waitSignal(window.batch_finished, timeout=60_000):
         drop(window, [PBC])
     for cell in list(window.case.cells):
-        window.reclassify([cell.id], Path(cell.path).parent.name)  # the technician verifies each cell
+        window.reclassify([cell.id], Path(cell.path).parent.name)
     paths, labels = window.verified_cells()
     assert len(paths) == 20 and sorted(set(labels)) == sorted(window.classes)
-    with qtbot.waitSignal(window.model_ready, timeout=60_000):
+    return window
+
+
+def test_gui_adapt_can_fine_tune_the_model(qtbot, monkeypatch):
+    pytest.importorskip("tensorflow")
+    from PySide6.QtWidgets import QMessageBox
+
+    from wbc_desktop.gui.window_lab import fine_tuning_available
+    from wbc_desktop.training import finetune
+
+    real = finetune.build_tuned_profile
+    monkeypatch.setattr(  # a few steps: the wiring is under test here, not the accuracy
+        finetune, "build_tuned_profile", lambda *a, **k: real(*a, config=finetune.FineTuneConfig(steps=3), **k)
+    )
+    monkeypatch.setattr(QMessageBox, "information", lambda *args: None)
+    window = verified_window(qtbot)
+    assert fine_tuning_available(window.classifier)
+    monkeypatch.setattr(window, "choose_adaptation", lambda base: "finetune")
+    with qtbot.waitSignal(window.model_ready, timeout=180_000):
         window.adapt_to_lab()
-    assert isinstance(window.classifier, ProfileClassifier)
-    assert window.settings.profile.startswith("lab-")
-    assert any("Lab profile" in text and "20 verified cells" in text for text in shown)
+    assert window.classifier.tuned is not None and window.classifier.profile.validation["head"] == "finetune"
+
+
+def test_adapt_finetune_profile_carries_its_own_model(tmp_path, capsys):
+    pytest.importorskip("tensorflow")
+    import numpy as np
+
+    from wbc_desktop.core.images import load_image
+    from wbc_desktop.inference.base import softmax
+    from wbc_desktop.inference.litert import load_classifier
+    from wbc_desktop.inference.profile import load_with_profile
+
+    verified = copy_verified_cells(tmp_path / "verified")
+    out = tmp_path / "profiles" / "tuned"
+    assert main(["adapt", str(verified), "--out", str(out), "--head", "finetune", "--steps", "4"]) == 0
+    assert "held-back accuracy" in capsys.readouterr().out
+    profile = load_profile(out)
+    assert profile.validation["head"] == "finetune" and profile.validation["replay_cells"] == 200
+    assert profile.validation["litert_keras_max_abs_prob_diff"] < 1e-4
+    assert profile.model["folder"] == "model" and (out / "model" / "manifest.json").exists()
+
+    base = load_classifier()
+    classifier = load_with_profile(base, out)
+    images = [load_image(path) for path in sorted(MORE_BCCD.rglob("*.jpg"))[:6]]
+    probabilities, domain = classifier.analyse(images)
+    assert profile.model["dihedral"] is True  # its calls average each cell's 8 flips and turns
+    tuned_logits, _ = classifier.tuned.logits_and_features(images, dihedral=True)
+    base_logits, _ = base.logits_and_features(images)
+    assert np.allclose(probabilities, softmax(tuned_logits, profile.head.temperature), atol=1e-6)
+    assert not np.allclose(tuned_logits, base_logits, atol=1e-3)  # the calls come from the tuned model...
+    assert np.allclose(domain, base.analyse(images)[1])  # ...the warning still measures against the training data
+    assert main(["evaluate", str(verified), "--profile", str(out)]) == 0
+
+    tflite = out / "model" / "wbc_mobilenetv2.tflite"
+    tflite.write_bytes(tflite.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ProfileError, match="fine-tuned model cannot be used"):
+        load_with_profile(base, out)
+
+
+def test_replay_cells_of_every_class_ship_with_the_model():
+    from wbc_desktop.core.adapt import REPLAY_FILE, unpack_cells
+    from wbc_desktop.inference.manifest import read_manifest
+    from wbc_desktop.paths import model_store_dir
+
+    manifest = read_manifest(model_store_dir())
+    images, labels = unpack_cells(model_store_dir() / REPLAY_FILE)
+    size = manifest.input_size
+    assert images.shape == (len(labels), size, size, 3) and images.dtype.name == "uint8"
+    assert {label: labels.count(label) for label in manifest.classes} == {c: 40 for c in manifest.classes}
+
+
+def test_packed_cells_round_trip(tmp_path):
+    import numpy as np
+
+    from wbc_desktop.core.adapt import pack_cells, unpack_cells
+    from wbc_desktop.core.canonical import canonical_cell
+    from wbc_desktop.core.images import load_image
+
+    cells = [canonical_cell(load_image(path), 96) for path in sorted(PBC.rglob("*.jpg"))[:2]]
+    pack_cells(tmp_path / "cells.npz", cells, ["a", "b"])
+    images, labels = unpack_cells(tmp_path / "cells.npz")
+    assert labels == ["a", "b"] and images.shape == (2, 96, 96, 3)
+    assert np.abs(images.astype(int) - np.stack(cells)).mean() < 3  # JPEG at quality 95: close, not exact

@@ -16,8 +16,8 @@ EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
 class Progress:
     """A throttled one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
 
-    def __init__(self, total: int, label: str = "classifying", stream=None, interval: float = 0.25):
-        self.total, self.label, self.interval = total, label, interval
+    def __init__(self, total: int, label: str = "classifying", stream=None, interval: float = 0.25, unit: str = "img"):
+        self.total, self.label, self.interval, self.unit = total, label, interval, unit
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self.last = 0.0
@@ -34,7 +34,7 @@ class Progress:
         width = 30
         filled = int(width * done / self.total) if self.total else width
         bar = "#" * filled + "." * (width - filled)
-        line = f"{self.label} [{bar}] {done}/{self.total} {rate:.1f} img/s"
+        line = f"{self.label} [{bar}] {done}/{self.total} {rate:.1f} {self.unit}/s"
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()
 
@@ -82,11 +82,13 @@ def _add_adapt(commands) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--head",
-        choices=("correction", "scratch"),
+        choices=("correction", "scratch", "finetune"),
         default="correction",
         help="correction (default): the model's calls plus a correction fitted on your cells; "
-        "scratch: a new head over the features alone",
+        "scratch: a new head over the features alone; finetune: tune the whole model on your cells "
+        "(most accurate on another lab, about 2 minutes; needs the 'train' extra)",
     )
+    parser.add_argument("--steps", type=int, default=150, help="fine-tuning steps with --head finetune (default 150)")
 
 
 def _add_train(commands) -> None:

@@ -1,5 +1,5 @@
-"""``wbc-desktop adapt``: fit a lab profile (a correction of the model's calls over its features, + temperature) on
-verified cells."""
+"""``wbc-desktop adapt``: fit a lab profile on verified cells: a correction of the model's calls over its features
+(+ temperature), or with ``--head finetune`` a copy of the whole model tuned on them (needs the ``train`` extra)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def run_adapt(args: argparse.Namespace) -> int:
     if base is None:
         return EXIT_NOTHING
     data = load_labelled_set(args.data_dir)
+    if args.head == "finetune":
+        return _fine_tune(args, base, data)
     progress = Progress(len(data.paths), "reading features")
     try:
         profile = build_profile(
@@ -44,7 +46,46 @@ def run_adapt(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     progress.close()
-    path = profile.save(args.out)
+    return _report(profile, args.out)
+
+
+def _fine_tune(args: argparse.Namespace, base, data) -> int:
+    try:
+        from wbc_desktop.training.finetune import FineTuneConfig, build_tuned_profile
+    except ImportError as error:
+        print(f"error: --head finetune needs the 'train' extra (pip install '.[train]'): {error}", file=sys.stderr)
+        return EXIT_USAGE
+    bars: dict[str, Progress] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[stage] = Progress(total, stage, unit="img" if stage == "reading cells" else "steps")
+        bars[stage].update(done)
+
+    try:
+        profile = build_tuned_profile(
+            base.model_dir,
+            data.paths,
+            data.labels,
+            args.name or args.out.name,
+            args.out,
+            args.holdout,
+            FineTuneConfig(steps=args.steps, seed=args.seed),
+            on_progress,
+        )
+    except ProfileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        for bar in bars.values():
+            bar.close()
+    return _report(profile, args.out)
+
+
+def _report(profile, out) -> int:
+    path = profile.save(out)
     summary = {k: v for k, v in profile.validation.items() if k not in ("confusion_matrix", "per_class")}
     print(json.dumps(summary, indent=2))
     print(f"lab profile written to {path} ({profile.cells} verified cells)")

@@ -5,20 +5,26 @@ The head is a correction of the bundled model rather than a replacement: its log
 (divided by its temperature) plus a linear layer over the standardised features, started at zero and kept small
 by L2. Fifty cells of a new lab cannot teach five classes from scratch (a basophil may not be among them), but
 they can correct where the lab differs; what they do not cover stays as the bundled model knows it.
+
+A fine-tuned profile (``adapt --head finetune``, :mod:`wbc_desktop.training.finetune`) carries its own model in
+a sub-folder; its head is then the identity with the profile's temperature.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.export import atomic_write_text
+from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 
 PROFILE_FILE = "profile.json"
+REPLAY_FILE = "replay_cells.npz"  # in the model store: a few of the model's training cells, as the model sees them
+REPLAY_QUALITY = 95  # JPEG: 4 MB of raw arrays become about 1 MB; augmentation blurs more than this loses
 
 
 class ProfileError(Exception):
@@ -100,6 +106,8 @@ class Profile:
     validation: dict = field(default_factory=dict)
     created: str = ""
     cells: int = 0
+    model: dict | None = None  # a fine-tuned profile's own model: {"folder", "sha256", "dihedral"} (else the base's)
+    folder: Path | None = None  # where the profile was loaded from
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
@@ -118,9 +126,54 @@ class Profile:
             "created": self.created or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "cells": self.cells,
         }
+        if self.model is not None:
+            data["model"] = self.model
         path = folder / PROFILE_FILE
         atomic_write_text(path, json.dumps(data) + "\n")
         return path
+
+
+def pack_cells(path: Path, images: list[np.ndarray], labels: list[str]) -> None:
+    """Store small RGB cells as JPEG bytes in one ``.npz`` (no pickles), written atomically."""
+    import io
+
+    from PIL import Image
+
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, "JPEG", quality=REPLAY_QUALITY)
+        encoded.append(np.frombuffer(buffer.getvalue(), np.uint8))
+    offsets = np.cumsum([0] + [len(e) for e in encoded])
+    buffer = io.BytesIO()
+    np.savez(buffer, jpeg=np.concatenate(encoded), offsets=offsets, labels=np.array(labels))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def unpack_cells(path: Path) -> tuple[np.ndarray, list[str]]:
+    """The cells and labels :func:`pack_cells` stored."""
+    import io
+
+    from PIL import Image
+
+    with np.load(path, allow_pickle=False) as data:
+        jpeg, offsets, labels = data["jpeg"], data["offsets"], [str(n) for n in data["labels"]]
+    images = [
+        np.asarray(Image.open(io.BytesIO(jpeg[start:end].tobytes())).convert("RGB"))
+        for start, end in itertools.pairwise(offsets)
+    ]
+    return np.stack(images), labels
+
+
+def _model_reference(value) -> dict | None:
+    """A fine-tuned profile's model entry, checked: a folder name inside the profile, a sha256, and whether its
+    calls average the 8 flips and turns of each cell."""
+    if value is None:
+        return None
+    folder, digest = str(value["folder"]), str(value["sha256"]).lower()
+    if Path(folder).name != folder or folder in ("", ".", ".."):
+        raise ValueError("the profile's model must be a folder inside the profile")
+    return {"folder": folder, "sha256": digest, "dihedral": bool(value.get("dihedral", False))}
 
 
 def load_profile(folder: str | Path) -> Profile:
@@ -145,6 +198,8 @@ def load_profile(folder: str | Path) -> Profile:
             dict(data.get("validation", {})),
             str(data.get("created", "")),
             int(data.get("cells", 0)),
+            model=_model_reference(data.get("model")),
+            folder=Path(folder),
         )
     except FileNotFoundError:
         raise ProfileError(f"no lab profile in {folder} (expected {PROFILE_FILE})") from None

@@ -9,8 +9,21 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
+from wbc_desktop.inference.manifest import KERAS_FILE
 
 MIN_CELLS_FOR_DOMAIN_WARNING = 5
+
+
+def fine_tuning_available(base) -> bool:
+    """TensorFlow is installed (found, not imported: that takes seconds) and the model store has its Keras file."""
+    import importlib.util
+
+    model_dir = getattr(base, "model_dir", None)
+    return (
+        model_dir is not None
+        and (Path(model_dir) / KERAS_FILE).exists()
+        and importlib.util.find_spec("tensorflow") is not None
+    )
 
 
 class LabActions:
@@ -56,13 +69,35 @@ class LabActions:
                 "reclassify with 1–5), ideally 50 or more covering every class, then try again.",
             )
             return
+        method = self.choose_adaptation(base)
+        if method is None:
+            return
         name = f"lab-{dt.datetime.now():%Y%m%d-%H%M}"
-        task = AdaptTask(base, paths, labels, name, profiles_dir() / name)
+        task = AdaptTask(base, paths, labels, name, profiles_dir() / name, fine_tune=method == "finetune")
         task.signals.done.connect(self._adapted)
         task.signals.failed.connect(lambda message: QMessageBox.warning(self, "Adapt to my lab", message))
         self._adapt_task = task
-        self.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells…")
+        how = "fine-tuning the model, about 2 minutes" if method == "finetune" else "a few seconds"
+        self.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells ({how})…")
         self.pool.start(task)
+
+    def choose_adaptation(self, base) -> str | None:
+        """ "finetune" or "correction" (or None: cancelled). Fine-tuning needs TensorFlow (the 'train' extra)
+        and the model's Keras file; without them the quick correction is the only way and nothing is asked."""
+        if not fine_tuning_available(base):
+            return "correction"
+        box = QMessageBox(self)
+        box.setWindowTitle("Adapt to my lab")
+        box.setText(
+            "Fine-tuning the whole model on your verified cells is the most accurate on another lab's images "
+            "and takes about 2 minutes. A quick correction of the model's calls takes seconds."
+        )
+        tune = box.addButton("Fine-tune the model", QMessageBox.ButtonRole.AcceptRole)
+        quick = box.addButton("Quick correction", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(tune)
+        box.exec()
+        return {tune: "finetune", quick: "correction"}.get(box.clickedButton())
 
     def _adapted(self, profile) -> None:
         validation = profile.validation

@@ -76,9 +76,10 @@ class AdaptSignals(QObject):
 class AdaptTask(QRunnable):
     """Fit a lab profile on verified cells off the GUI thread."""
 
-    def __init__(self, base, paths: list[Path], labels: list[str], name: str, out: Path):
+    def __init__(self, base, paths: list[Path], labels: list[str], name: str, out: Path, fine_tune: bool = False):
         super().__init__()
         self.base, self.paths, self.labels, self.name, self.out = base, paths, labels, name, out
+        self.fine_tune = fine_tune
         self.signals = AdaptSignals()
 
     def run(self) -> None:
@@ -86,9 +87,14 @@ class AdaptTask(QRunnable):
         from wbc_desktop.inference.profile import build_profile
 
         try:
-            profile = build_profile(self.base, self.paths, self.labels, self.name)
+            if self.fine_tune:  # TensorFlow is imported here, in the worker, only when asked for
+                from wbc_desktop.training.finetune import build_tuned_profile
+
+                profile = build_tuned_profile(self.base.model_dir, self.paths, self.labels, self.name, self.out)
+            else:
+                profile = build_profile(self.base, self.paths, self.labels, self.name)
             profile.save(self.out)
-        except (ProfileError, OSError) as error:
+        except (ProfileError, OSError, ImportError) as error:
             self.signals.failed.emit(str(error))
             return
         self.signals.done.emit(profile)

@@ -29,3 +29,18 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled -= scaled.max(axis=-1, keepdims=True)
     exps = np.exp(scaled)
     return exps / exps.sum(axis=-1, keepdims=True)
+
+
+DIHEDRAL_VIEWS = 8  # a cell has no up, down, left or right: 4 turns x mirror give 8 equally valid views
+
+
+def dihedral_views(batch: np.ndarray) -> np.ndarray:
+    """The 8 flips and transposes of a ``(N, H, W, C)`` square batch, view-major: ``(8 * N, H, W, C)``."""
+    views = [batch, batch[:, ::-1], batch[:, :, ::-1], batch[:, ::-1, ::-1]]
+    views += [view.transpose(0, 2, 1, 3) for view in views]
+    return np.ascontiguousarray(np.concatenate(views))
+
+
+def mean_over_views(outputs: np.ndarray, count: int) -> np.ndarray:
+    """Average view-major outputs of :func:`dihedral_views` back to one row per image."""
+    return outputs.reshape(DIHEDRAL_VIEWS, count, *outputs.shape[1:]).mean(axis=0)

@@ -10,7 +10,7 @@ import numpy as np
 
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, colour_statistics
-from wbc_desktop.inference.base import softmax
+from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
 from wbc_desktop.inference.manifest import Manifest, ModelError, read_manifest, read_verified_model
 
 
@@ -88,11 +88,20 @@ class LiteRTClassifier:
             )
         return logits, features
 
-    def logits_and_features(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw logits (before temperature) and pooled features for RGB uint8 images of any size."""
+    def logits_and_features(
+        self, images: Sequence[np.ndarray], dihedral: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw logits (before temperature) and pooled features for RGB uint8 images of any size; with
+        ``dihedral`` both are averaged over the 8 flips and turns of each cell (8 times the work)."""
         if len(images) == 0:
             return np.zeros((0, len(self.classes)), np.float32), None
-        return self._run(self._prepare(images))
+        batch = self._prepare(images)
+        if not dihedral:
+            return self._run(batch)
+        logits, features = self._run(dihedral_views(batch))
+        return mean_over_views(logits, len(images)), None if features is None else mean_over_views(
+            features, len(images)
+        )
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities ``softmax(logits / temperature)``, shape ``(N, classes)``."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from wbc_desktop.core.canonical import VIEWS
 
 MANIFEST_NAME = "manifest.json"
+KERAS_FILE = "wbc_mobilenetv2.keras"  # the model's source of truth beside its .tflite (training, fine-tuning)
 
 
 class ModelError(Exception):

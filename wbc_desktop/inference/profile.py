@@ -12,7 +12,10 @@ from wbc_desktop.inference.base import softmax
 
 
 class ProfileClassifier:
-    """Base model features -> the lab's head -> calibrated probabilities."""
+    """Base model features -> the lab's head -> calibrated probabilities.
+
+    A fine-tuned profile's own model replaces the base model for the calls; the out-of-domain score still
+    comes from the base model, whose training data it describes (one more pass per batch)."""
 
     def __init__(self, base, profile: Profile):
         if base.feature_size is None:
@@ -25,6 +28,7 @@ class ProfileClassifier:
         if len(profile.head.mean) != base.feature_size:
             raise ProfileError("lab profile does not match the model's feature size")
         self.base, self.profile = base, profile
+        self.tuned = _tuned_model(profile, base) if profile.model is not None else None
         self.classes = tuple(profile.head.classes)
         self.name = f"{base.name}+{profile.name}"
         self.version = base.version
@@ -35,11 +39,31 @@ class ProfileClassifier:
 
     def analyse(self, images: Sequence[np.ndarray]):
         logits, features = self.base.logits_and_features(images)
+        domain = self.base.domain_scores(images, features)
+        if self.tuned is not None:
+            logits, features = self.tuned.logits_and_features(images, dihedral=self.profile.model["dihedral"])
         probabilities = softmax(self.profile.head.logits(features, logits), self.profile.head.temperature)
-        return probabilities, self.base.domain_scores(images, features)
+        return probabilities, domain
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return self.analyse(images)[0]
+
+
+def _tuned_model(profile: Profile, base):
+    """A fine-tuned profile's LiteRT model, checked against the hash the profile recorded for it."""
+    from wbc_desktop.inference.litert import LiteRTClassifier
+    from wbc_desktop.inference.manifest import ModelError
+
+    folder = profile.folder / profile.model["folder"]
+    try:
+        tuned = LiteRTClassifier(folder)
+    except ModelError as error:
+        raise ProfileError(f"lab profile '{profile.name}': its fine-tuned model cannot be used: {error}") from None
+    if tuned.sha256 != profile.model["sha256"]:
+        raise ProfileError(f"lab profile '{profile.name}': its fine-tuned model is not the one it was made with")
+    if tuned.classes != base.classes:
+        raise ProfileError(f"lab profile '{profile.name}': its fine-tuned model has other classes than the model")
+    return tuned
 
 
 def load_with_profile(base, profile_dir: str | Path | None):

@@ -23,7 +23,7 @@ from wbc_desktop.core.images import load_image
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 from wbc_desktop.inference.base import softmax
-from wbc_desktop.inference.manifest import MANIFEST_NAME, sha256_bytes
+from wbc_desktop.inference.manifest import KERAS_FILE, MANIFEST_NAME, sha256_bytes
 from wbc_desktop.training.model_card import write_model_card
 from wbc_desktop.training.plots import plot_confusion, plot_curves
 from wbc_desktop.training.train import TrainConfig, cached_split
@@ -165,7 +165,7 @@ def export_bundle(
         external[label]["domain"] = batch_flags(scores.tolist(), domain.batch_threshold)
 
     atomic_write_bytes(bundle_dir / MODEL_FILE, content)
-    model.save(bundle_dir / "wbc_mobilenetv2.keras")
+    model.save(bundle_dir / KERAS_FILE)
     metrics = {
         "test": test_report,
         "val": val_report,
