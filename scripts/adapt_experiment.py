@@ -53,9 +53,30 @@ def main() -> None:
         "scratch: a new head over the features alone (profiles before 2.0); finetune: tune the whole model",
     )
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: adapt's)")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="instead: K-fold cross-validation of the head over all crops (how far a head over the model's "
+        "features can go with many cells)",
+    )
+    parser.add_argument(
+        "--montage",
+        type=Path,
+        help="with finetune: a PNG of the eosinophils the first fit calls neutrophils (original crops)",
+    )
+    parser.add_argument(
+        "--write-split",
+        type=Path,
+        metavar="DIR",
+        help="only copy the first size's and seed's crops to DIR/verified and the others to DIR/rest (class "
+        "folders), to run 'wbc-desktop adapt' and 'evaluate --profile' on them",
+    )
     args = parser.parse_args()
-    base = load_classifier()
     data = load_labelled_set(args.crops)
+    if args.write_split:
+        return write_split(data, args.sizes[0], args.seeds[0], args.write_split)
+    base = load_classifier()
     classes = list(base.classes)
     base_logits, features, kept = read_outputs(base, data.paths)
     labels = [data.labels[i] for i in kept]
@@ -66,6 +87,8 @@ def main() -> None:
     print(f"zero-shot (bundled model, all crops): {zero_shot:.4f}")
     if args.head == "finetune":
         return fine_tune_experiment(args, base, data, kept, labels, targets)
+    if args.folds:
+        return cross_validate(args, base, base_logits, features, targets)
     for size in args.sizes:
         accuracies = []
         for seed in args.seeds:
@@ -83,6 +106,46 @@ def main() -> None:
             f"adapt on {size:>3} verified crops: accuracy on the other {len(targets) - size} crops "
             f"{np.mean(accuracies):.4f} (seeds {args.seeds}: {', '.join(f'{a:.4f}' for a in accuracies)})"
         )
+
+
+def cross_validate(args, base, base_logits, features, targets) -> None:
+    folds = np.random.default_rng(0).permutation(len(targets)) % args.folds
+    correct = 0
+    for fold in range(args.folds):
+        train, test = folds != fold, folds == fold
+        prior = (
+            {"base_logits": base_logits[train], "base_temperature": base.temperature}
+            if args.head == "correction"
+            else {}
+        )
+        head = fit_head(features[train], targets[train], list(base.classes), **prior)
+        correct += int(np.sum(head.logits(features[test], base_logits[test]).argmax(axis=1) == targets[test]))
+    print(f"{args.folds}-fold cross-validation, {args.head} head: accuracy {correct / len(targets):.4f}")
+
+
+def save_montage(paths: list[Path], out: Path, side: int = 128, per_row: int = 12) -> None:
+    from PIL import Image
+
+    from wbc_desktop.core.images import load_image
+
+    rows = max(1, -(-len(paths) // per_row))
+    canvas = Image.new("RGB", (per_row * side, rows * side), "white")
+    for index, path in enumerate(paths):
+        cell = Image.fromarray(load_image(path)).resize((side, side), Image.Resampling.BILINEAR)
+        canvas.paste(cell, ((index % per_row) * side, (index // per_row) * side))
+    canvas.save(out)
+    print(f"{len(paths)} crops -> {out}")
+
+
+def write_split(data, size: int, seed: int, out: Path) -> None:
+    import shutil
+
+    chosen = set(stratified_sample(data.labels, size, seed).tolist())
+    for index, (path, label) in enumerate(zip(data.paths, data.labels, strict=True)):
+        folder = out / ("verified" if index in chosen else "rest") / label
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / path.name)
+    print(f"{len(chosen)} verified crops in {out / 'verified'}, {len(data.paths) - len(chosen)} in {out / 'rest'}")
 
 
 def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
@@ -105,7 +168,12 @@ def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
             config = FineTuneConfig(seed=seed, **({"steps": args.steps} if args.steps else {}))
             tuned = fine_tune(base.model_dir / KERAS_FILE, images[chosen], targets[chosen], replay, config)
             single.append(float(np.mean(keras_logits(tuned, images[rest]).argmax(axis=1) == targets[rest])))
-            dihedral.append(float(np.mean(keras_logits(tuned, images[rest], True).argmax(axis=1) == targets[rest])))
+            predicted = keras_logits(tuned, images[rest], True).argmax(axis=1)
+            dihedral.append(float(np.mean(predicted == targets[rest])))
+            if args.montage and len(single) == 1 and size == args.sizes[0]:
+                eosinophil, neutrophil = (list(base.classes).index(name) for name in ("eosinophil", "neutrophil"))
+                wrong = rest[(targets[rest] == eosinophil) & (predicted == neutrophil)]
+                save_montage([data.paths[kept[i]] for i in wrong[:24]], args.montage)
             print(f"  {size} cells, seed {seed}: {single[-1]:.4f} one view, {dihedral[-1]:.4f} 8 views", flush=True)
         print(
             f"fine-tune on {size:>3} verified crops: accuracy on the other {len(targets) - size} crops "

@@ -6,7 +6,9 @@ temperature fitted on val → test-split report (metrics.json, PNGs) → ``manif
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 import shutil
 from dataclasses import asdict
@@ -41,8 +43,10 @@ PREPROCESSING = {
 
 
 def to_tflite(model: keras.Model) -> bytes:
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return converter.convert()
+    # Keras prints the whole exported signature (hundreds of lines) on the way: keep it off the command's output.
+    with contextlib.redirect_stdout(io.StringIO()):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        return converter.convert()
 
 
 def litert_outputs(

@@ -176,7 +176,9 @@ def write_model_card(path: Path, manifest: dict, metrics: dict, test_paths_count
         "- Single-cell crops centred on one WBC, like the training crops.",
         "",
         "## Licence",
-        "Model weights derived from PBC (CC BY 4.0): keep the citation above when redistributing.",
+        "Model weights derived from PBC (CC BY 4.0): keep the citation above when redistributing. "
+        "`replay_cells.npz` (200 PBC training cells, 40 per class, as the model sees them, written by "
+        "`scripts/make_replay_set.py` for `adapt --head finetune`) is PBC data under the same licence.",
         "",
     ]
     atomic_write_text(path, "\n".join(lines))

@@ -10,15 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
+import keras  # the backend is chosen in wbc_desktop.training (the package's __init__)
 import numpy as np
 
 from wbc_desktop.core.canonical import CANONICAL_REVISION
