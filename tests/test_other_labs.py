@@ -169,9 +169,16 @@ def test_adapt_finetune_profile_carries_its_own_model(tmp_path, capsys):
     assert np.allclose(domain, base.analyse(images)[1])  # ...the warning still measures against the training data
     assert main(["evaluate", str(verified), "--profile", str(out)]) == 0
 
+    tuned_manifest = json.loads((out / "model" / "manifest.json").read_text())
+    assert tuned_manifest["fine_tuned_from"] == base.sha256 and "domain" not in tuned_manifest
     tflite = out / "model" / "wbc_mobilenetv2.tflite"
     tflite.write_bytes(tflite.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ProfileError, match="fine-tuned model cannot be used"):
+        load_with_profile(base, out)
+    # A consistent swap (another model with a manifest to match) is caught by the hash the profile recorded.
+    shutil.copy(base.model_dir / "wbc_mobilenetv2.tflite", tflite)
+    (out / "model" / "manifest.json").write_text(json.dumps({**tuned_manifest, "sha256": base.sha256}))
+    with pytest.raises(ProfileError, match="not the one it was made with"):
         load_with_profile(base, out)
 
 

@@ -13,12 +13,14 @@ a sub-folder; its head is then the identity with the profile's temperature.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 
@@ -135,10 +137,6 @@ class Profile:
 
 def pack_cells(path: Path, images: list[np.ndarray], labels: list[str]) -> None:
     """Store small RGB cells as JPEG bytes in one ``.npz`` (no pickles), written atomically."""
-    import io
-
-    from PIL import Image
-
     encoded = []
     for image in images:
         buffer = io.BytesIO()
@@ -152,10 +150,6 @@ def pack_cells(path: Path, images: list[np.ndarray], labels: list[str]) -> None:
 
 def unpack_cells(path: Path) -> tuple[np.ndarray, list[str]]:
     """The cells and labels :func:`pack_cells` stored."""
-    import io
-
-    from PIL import Image
-
     with np.load(path, allow_pickle=False) as data:
         jpeg, offsets, labels = data["jpeg"], data["offsets"], [str(n) for n in data["labels"]]
     images = [

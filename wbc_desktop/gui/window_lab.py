@@ -82,8 +82,8 @@ class LabActions:
         self.pool.start(task)
 
     def choose_adaptation(self, base) -> str | None:
-        """ "finetune" or "correction" (or None: cancelled). Fine-tuning needs TensorFlow (the 'train' extra)
-        and the model's Keras file; without them the quick correction is the only way and nothing is asked."""
+        """The technician's choice: "finetune", "correction", or None (cancelled). Fine-tuning needs TensorFlow
+        (the 'train' extra) and the model's Keras file; without them the correction is the only way: no question."""
         if not fine_tuning_available(base):
             return "correction"
         box = QMessageBox(self)

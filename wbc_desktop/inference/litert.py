@@ -99,9 +99,8 @@ class LiteRTClassifier:
         if not dihedral:
             return self._run(batch)
         logits, features = self._run(dihedral_views(batch))
-        return mean_over_views(logits, len(images)), None if features is None else mean_over_views(
-            features, len(images)
-        )
+        count = len(images)
+        return mean_over_views(logits, count), (None if features is None else mean_over_views(features, count))
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities ``softmax(logits / temperature)``, shape ``(N, classes)``."""

@@ -218,7 +218,10 @@ def write_tuned_model(folder: Path, content: bytes, base_manifest: dict, name: s
         temperature=temperature,
         fine_tuned_from=base_manifest["sha256"],
     )
-    manifest.pop("metrics", None)  # the bundled model's test figures do not describe this one
+    # The bundled model's test figures and feature statistics do not describe this one (the profile takes the
+    # out-of-domain score from the bundled model).
+    manifest.pop("metrics", None)
+    manifest.pop("domain", None)
     atomic_write_bytes(folder / MODEL_FILE, content)
     atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     return digest
