@@ -206,3 +206,26 @@ def test_packed_cells_round_trip(tmp_path):
     images, labels = unpack_cells(tmp_path / "cells.npz")
     assert labels == ["a", "b"] and images.shape == (2, 96, 96, 3)
     assert np.abs(images.astype(int) - np.stack(cells)).mean() < 3  # JPEG at quality 95: close, not exact
+
+
+def test_gui_adapt_shows_progress_and_cancel_keeps_nothing(qtbot, monkeypatch):
+    pytest.importorskip("tensorflow")
+    from wbc_desktop.gui.settings_dialog import profiles_dir
+    from wbc_desktop.inference.profile import ProfileClassifier
+
+    window = verified_window(qtbot)
+    monkeypatch.setattr(window, "choose_adaptation", lambda base: "finetune")
+    window.adapt_to_lab()
+    dialog, task = window.adapt_dialog, window._adapt_task
+    assert dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.maximum() == 150 and dialog.value() > 0, timeout=120_000)  # TensorFlow first
+    assert "fine-tuning" in dialog.labelText() and dialog.value() < 150
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+
+    (cancel,) = dialog.findChildren(QPushButton)
+    with qtbot.waitSignal(task.signals.cancelled, timeout=3_000):  # one training step is a fraction of a second
+        qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    assert window.adapt_dialog is None and "cancelled" in window.statusBar().currentMessage()
+    assert not isinstance(window.classifier, ProfileClassifier)
+    assert not any(profiles_dir().glob("lab-*"))  # no profile, and no half-written model either

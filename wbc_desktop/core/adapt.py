@@ -33,6 +33,10 @@ class ProfileError(Exception):
     """A lab profile cannot be used (missing, damaged, or made for another model)."""
 
 
+class AdaptCancelled(Exception):
+    """The technician stopped the adaptation; nothing was written."""
+
+
 @dataclass
 class Head:
     """Standardise features, then a linear softmax layer."""

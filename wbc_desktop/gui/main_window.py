@@ -278,6 +278,8 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
             self.case_bar.commit_edits()  # a sample ID typed but not yet confirmed is kept too
         self.closing = True
         self.cancel()
+        if self._adapt_task is not None:
+            self._adapt_task.cancel()  # a fine-tune stops at its next step; nothing half-written is kept
         if self.task is not None:
             self.task.done.wait(5.0)
         self.pool.waitForDone(5000)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (
-    QMessageBox,
-)
+from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
 from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
 from wbc_desktop.inference.manifest import KERAS_FILE
@@ -28,6 +26,9 @@ def fine_tuning_available(base) -> bool:
 
 class LabActions:
     """Mixin for MainWindow: warnings about other labs and lab profiles."""
+
+    adapt_dialog: QProgressDialog | None = None  # shown while a lab profile is being fitted
+    _adapt_task = None  # the AdaptTask running or last run
 
     def _check_domain(self) -> None:
         """Show the other-lab banner once enough cells of this case look unlike the training data."""
@@ -74,12 +75,40 @@ class LabActions:
             return
         name = f"lab-{dt.datetime.now():%Y%m%d-%H%M}"
         task = AdaptTask(base, paths, labels, name, profiles_dir() / name, fine_tune=method == "finetune")
-        task.signals.done.connect(self._adapted)
-        task.signals.failed.connect(lambda message: QMessageBox.warning(self, "Adapt to my lab", message))
-        self._adapt_task = task
         how = "fine-tuning the model, about 2 minutes" if method == "finetune" else "a few seconds"
+        dialog = QProgressDialog(f"Adapting to your lab on {len(paths)} verified cells ({how})…", "Cancel", 0, 0, self)
+        dialog.setWindowTitle("Adapt to my lab")
+        dialog.setMinimumDuration(0)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(task.cancel)
+        task.signals.progress.connect(self._adapt_progress)
+        task.signals.done.connect(self._adapted)
+        task.signals.failed.connect(self._adapt_failed)
+        task.signals.cancelled.connect(self._adapt_cancelled)
+        self._adapt_task, self.adapt_dialog = task, dialog
         self.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells ({how})…")
+        dialog.show()
         self.pool.start(task)
+
+    def _adapt_progress(self, stage: str, done: int, total: int) -> None:
+        if self.adapt_dialog is not None:
+            self.adapt_dialog.setLabelText(f"Adapt to my lab: {stage} ({done}/{total})")
+            self.adapt_dialog.setMaximum(total)
+            self.adapt_dialog.setValue(done)
+
+    def _close_adapt_dialog(self) -> None:
+        if self.adapt_dialog is not None:
+            self.adapt_dialog.close()
+            self.adapt_dialog = None
+
+    def _adapt_failed(self, message: str) -> None:
+        self._close_adapt_dialog()
+        QMessageBox.warning(self, "Adapt to my lab", message)
+
+    def _adapt_cancelled(self) -> None:
+        self._close_adapt_dialog()
+        self.statusBar().showMessage("Adapting to your lab was cancelled; nothing was saved.", 10_000)
 
     def choose_adaptation(self, base) -> str | None:
         """The technician's choice: "finetune", "correction", or None (cancelled). Fine-tuning needs TensorFlow
@@ -100,6 +129,7 @@ class LabActions:
         return {tune: "finetune", quick: "correction"}.get(box.clickedButton())
 
     def _adapted(self, profile) -> None:
+        self._close_adapt_dialog()
         validation = profile.validation
         accuracy = f"{validation['accuracy']:.1%}" if "accuracy" in validation else "not measured (too few cells)"
         QMessageBox.information(

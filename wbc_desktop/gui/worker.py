@@ -7,8 +7,10 @@ every yield, so Cancel answers within one small batch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -71,6 +73,8 @@ class ModelLoadTask(QRunnable):
 class AdaptSignals(QObject):
     done = Signal(object)  # Profile
     failed = Signal(str)
+    progress = Signal(str, int, int)  # stage, done, total
+    cancelled = Signal()
 
 
 class AdaptTask(QRunnable):
@@ -81,23 +85,55 @@ class AdaptTask(QRunnable):
         self.base, self.paths, self.labels, self.name, self.out = base, paths, labels, name, out
         self.fine_tune = fine_tune
         self.signals = AdaptSignals()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop at the next image or training step (a fraction of a second); nothing is written."""
+        self._cancel.set()
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        from wbc_desktop.core.adapt import AdaptCancelled
+
+        if self._cancel.is_set():
+            raise AdaptCancelled
+        self._emit(self.signals.progress, stage, done, total)
+
+    @staticmethod
+    def _emit(signal, *args) -> None:
+        with contextlib.suppress(RuntimeError):  # the window was closed meanwhile: nobody is left to tell
+            signal.emit(*args)
 
     def run(self) -> None:
-        from wbc_desktop.core.adapt import ProfileError
+        from wbc_desktop.core.adapt import AdaptCancelled, ProfileError
         from wbc_desktop.inference.profile import build_profile
 
+        existed = self.out.exists()
         try:
             if self.fine_tune:  # TensorFlow is imported here, in the worker, only when asked for
                 from wbc_desktop.training.finetune import build_tuned_profile
 
-                profile = build_tuned_profile(self.base.model_dir, self.paths, self.labels, self.name, self.out)
+                profile = build_tuned_profile(
+                    self.base.model_dir, self.paths, self.labels, self.name, self.out, on_progress=self._progress
+                )
             else:
-                profile = build_profile(self.base, self.paths, self.labels, self.name)
+                profile = build_profile(
+                    self.base,
+                    self.paths,
+                    self.labels,
+                    self.name,
+                    on_progress=lambda done, total: self._progress("reading features", done, total),
+                )
+            self._progress("saving", 1, 1)  # the last moment a cancel keeps the folder free of a profile
             profile.save(self.out)
-        except (ProfileError, OSError, ImportError) as error:
-            self.signals.failed.emit(str(error))
+        except AdaptCancelled:
+            if not existed:  # a fine-tune may have written its model already: leave no half profile behind
+                shutil.rmtree(self.out, ignore_errors=True)
+            self._emit(self.signals.cancelled)
             return
-        self.signals.done.emit(profile)
+        except (ProfileError, OSError, ImportError) as error:
+            self._emit(self.signals.failed, str(error))
+            return
+        self._emit(self.signals.done, profile)
 
 
 class ClassifySignals(QObject):
