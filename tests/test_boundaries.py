@@ -60,7 +60,10 @@ def test_core_and_inference_import_neither_gui_nor_training():
     assert bad == []
 
 
-@pytest.mark.parametrize("module", ["wbc_desktop.cli", "wbc_desktop.inference.litert", "wbc_desktop.core.pipeline"])
+@pytest.mark.parametrize(
+    "module",
+    ["wbc_desktop.cli", "wbc_desktop.inference.litert", "wbc_desktop.core.pipeline", "wbc_desktop.gui.main_window"],
+)
 def test_runtime_modules_do_not_pull_in_tensorflow(module):
     import subprocess
     import sys

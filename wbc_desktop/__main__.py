@@ -4,4 +4,5 @@ import sys
 
 from wbc_desktop.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: a spawned fine-tuning process may import it
+    sys.exit(main())

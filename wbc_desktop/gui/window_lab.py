@@ -29,6 +29,7 @@ class LabActions:
 
     adapt_dialog: QProgressDialog | None = None  # shown while a lab profile is being fitted
     _adapt_task = None  # the AdaptTask running or last run
+    fine_tune_steps: int | None = None  # None: the fine-tuning's own default (tests use a few)
 
     def _check_domain(self) -> None:
         """Show the other-lab banner once enough cells of this case look unlike the training data."""
@@ -74,7 +75,15 @@ class LabActions:
         if method is None:
             return
         name = f"lab-{dt.datetime.now():%Y%m%d-%H%M}"
-        task = AdaptTask(base, paths, labels, name, profiles_dir() / name, fine_tune=method == "finetune")
+        task = AdaptTask(
+            base,
+            paths,
+            labels,
+            name,
+            profiles_dir() / name,
+            fine_tune=method == "finetune",
+            fine_tune_steps=self.fine_tune_steps,
+        )
         how = "fine-tuning the model, about 2 minutes" if method == "finetune" else "a few seconds"
         dialog = QProgressDialog(f"Adapting to your lab on {len(paths)} verified cells ({how})…", "Cancel", 0, 0, self)
         dialog.setWindowTitle("Adapt to my lab")

@@ -78,17 +78,26 @@ class AdaptSignals(QObject):
 
 
 class AdaptTask(QRunnable):
-    """Fit a lab profile on verified cells off the GUI thread."""
+    """Fit a lab profile on verified cells off the GUI thread; a fine-tune runs in a child process."""
 
-    def __init__(self, base, paths: list[Path], labels: list[str], name: str, out: Path, fine_tune: bool = False):
+    def __init__(
+        self,
+        base,
+        paths: list[Path],
+        labels: list[str],
+        name: str,
+        out: Path,
+        fine_tune: bool = False,
+        fine_tune_steps: int | None = None,
+    ):
         super().__init__()
         self.base, self.paths, self.labels, self.name, self.out = base, paths, labels, name, out
-        self.fine_tune = fine_tune
+        self.fine_tune, self.fine_tune_steps = fine_tune, fine_tune_steps
         self.signals = AdaptSignals()
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
-        """Stop at the next image or training step (a fraction of a second); nothing is written."""
+        """Stop at the next image, or end the fine-tuning process at once; nothing is written."""
         self._cancel.set()
 
     def _progress(self, stage: str, done: int, total: int) -> None:
@@ -104,17 +113,14 @@ class AdaptTask(QRunnable):
             signal.emit(*args)
 
     def run(self) -> None:
-        from wbc_desktop.core.adapt import AdaptCancelled, ProfileError
+        from wbc_desktop.core.adapt import AdaptCancelled, ProfileError, load_profile
         from wbc_desktop.inference.profile import build_profile
 
         existed = self.out.exists()
         try:
-            if self.fine_tune:  # TensorFlow is imported here, in the worker, only when asked for
-                from wbc_desktop.training.finetune import build_tuned_profile
-
-                profile = build_tuned_profile(
-                    self.base.model_dir, self.paths, self.labels, self.name, self.out, on_progress=self._progress
-                )
+            if self.fine_tune:
+                self._fine_tune_in_child()
+                profile = load_profile(self.out)
             else:
                 profile = build_profile(
                     self.base,
@@ -123,17 +129,68 @@ class AdaptTask(QRunnable):
                     self.name,
                     on_progress=lambda done, total: self._progress("reading features", done, total),
                 )
-            self._progress("saving", 1, 1)  # the last moment a cancel keeps the folder free of a profile
-            profile.save(self.out)
+                self._progress("saving", 1, 1)  # the last moment a cancel keeps the folder free of a profile
+                profile.save(self.out)
         except AdaptCancelled:
             if not existed:  # a fine-tune may have written its model already: leave no half profile behind
                 shutil.rmtree(self.out, ignore_errors=True)
             self._emit(self.signals.cancelled)
             return
-        except (ProfileError, OSError, ImportError) as error:
+        except (ProfileError, OSError) as error:
             self._emit(self.signals.failed, str(error))
             return
         self._emit(self.signals.done, profile)
+
+    def _fine_tune_in_child(self) -> None:
+        """Run :func:`wbc_desktop.training.finetune.fine_tune_job` in a spawned process, relaying its progress;
+        a cancel terminates it."""
+        import multiprocessing
+
+        from wbc_desktop.core.adapt import AdaptCancelled, ProfileError
+
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no Qt, no LiteRT state inherited
+        messages = context.Queue()
+        job = context.Process(
+            target=_run_fine_tune_job,
+            args=(
+                str(self.base.model_dir),
+                [str(p) for p in self.paths],
+                list(self.labels),
+                self.name,
+                str(self.out),
+                self.fine_tune_steps,
+                messages,
+            ),
+            daemon=True,
+        )
+        job.start()
+        try:
+            while True:
+                if self._cancel.is_set():
+                    raise AdaptCancelled
+                try:
+                    message = messages.get(timeout=0.1)
+                except queue.Empty:
+                    if not job.is_alive() and messages.empty():
+                        raise ProfileError(f"fine-tuning stopped unexpectedly (exit code {job.exitcode})") from None
+                    continue
+                if message[0] == "progress":
+                    self._progress(*message[1:])
+                elif message[0] == "failed":
+                    raise ProfileError(message[1])
+                else:
+                    return
+        finally:
+            if job.is_alive() and self._cancel.is_set():
+                job.terminate()
+            job.join(timeout=10)
+
+
+def _run_fine_tune_job(*args) -> None:
+    """Child-process entry point (importable by name, as spawn requires)."""
+    from wbc_desktop.training.finetune import fine_tune_job
+
+    fine_tune_job(*args)
 
 
 class ClassifySignals(QObject):

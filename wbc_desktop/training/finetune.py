@@ -167,7 +167,14 @@ def build_tuned_profile(
     }
     temperature = 1.0
     if held.any():
-        tuned = fine_tune(keras_path, images[train], targets[train], replay, config, report("fine-tuning (check)"))
+        tuned = fine_tune(
+            keras_path,
+            images[train],
+            targets[train],
+            replay,
+            config,
+            report("fine-tuning to measure on held-back cells"),
+        )
         logits = keras_logits(tuned, images[held], config.dihedral)
         temperature = fit_temperature(logits, targets[held]) if held.sum() >= 20 else 1.0
         summary = evaluation_summary(softmax(logits, temperature), targets[held], classes)
@@ -178,7 +185,7 @@ def build_tuned_profile(
             confusion_matrix=summary["confusion_matrix"],
             per_class=summary["per_class"],
         )
-    tuned = fine_tune(keras_path, images, targets, replay, config, report("fine-tuning"))
+    tuned = fine_tune(keras_path, images, targets, replay, config, report("fine-tuning on all verified cells"))
     content = to_tflite(tuned)
     runtime_logits, features = litert_outputs(content, images, len(classes))
     difference = float(np.abs(softmax(runtime_logits) - softmax(keras_logits(tuned, images))).max())
@@ -225,3 +232,30 @@ def write_tuned_model(folder: Path, content: bytes, base_manifest: dict, name: s
     atomic_write_bytes(folder / MODEL_FILE, content)
     atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     return digest
+
+
+def fine_tune_job(
+    base_dir: str, paths: list[str], labels: list[str], name: str, out: str, steps: int | None, messages
+) -> None:
+    """Build and save a fine-tuned profile in a child process, reporting on ``messages`` (a multiprocessing
+    queue): ``("progress", stage, done, total)``, then ``("done",)`` or ``("failed", message)``.
+
+    The window runs fine-tuning in its own process, not in a thread: TensorFlow's pybind11 initialisation
+    crashed (segmentation fault in ``take_gil``) when it first ran in a pool thread that had run the LiteRT
+    interpreter before, and the window should not carry TensorFlow's 500 MB afterwards either."""
+    config = FineTuneConfig() if steps is None else FineTuneConfig(steps=steps)
+    try:
+        profile = build_tuned_profile(
+            Path(base_dir),
+            [Path(p) for p in paths],
+            labels,
+            name,
+            Path(out),
+            config=config,
+            on_progress=lambda stage, done, total: messages.put(("progress", stage, done, total)),
+        )
+        profile.save(out)
+    except (ProfileError, OSError) as error:
+        messages.put(("failed", str(error)))
+        return
+    messages.put(("done",))
