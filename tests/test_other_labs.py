@@ -231,3 +231,19 @@ def test_gui_adapt_shows_progress_and_cancel_keeps_nothing(qtbot, monkeypatch):
     assert window.adapt_dialog is None and "cancelled" in window.statusBar().currentMessage()
     assert not isinstance(window.classifier, ProfileClassifier)
     assert not any(profiles_dir().glob("lab-*"))  # no profile, and no half-written model either
+
+
+@needs_tensorflow
+def test_adapt_finetune_skips_a_bad_file_and_refuses_an_unknown_class(tmp_path, capsys):
+    verified = copy_verified_cells(tmp_path / "verified")
+    (verified / "neutrophil" / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    out = tmp_path / "profiles" / "tuned"
+    assert main(["adapt", str(verified), "--out", str(out), "--head", "finetune", "--steps", "2"]) == 0
+    assert load_profile(out).cells == 40  # the 40 readable crops; the broken file did not stop the fit
+
+    (verified / "blast").mkdir()
+    shutil.copy(next((PBC / "neutrophil").glob("*.jpg")), verified / "blast" / "x.jpg")  # not a duplicate
+    capsys.readouterr()
+    assert main(["adapt", str(verified), "--out", str(tmp_path / "other"), "--head", "finetune"]) == 2
+    assert "not among the model's classes" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
