@@ -98,6 +98,23 @@ def read_outputs(
     return np.concatenate(logits), np.concatenate(features), kept
 
 
+def held_back_report(logits: np.ndarray, targets: np.ndarray, classes: list[str], validation: dict) -> float:
+    """Record a profile's accuracy on its held-back cells in ``validation``; returns the temperature fitted on
+    them (1.0 for fewer than 20 cells, too few to fit it)."""
+    from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
+
+    temperature = fit_temperature(logits, targets) if len(targets) >= 20 else 1.0
+    report = evaluation_summary(softmax(logits, temperature), targets, classes)
+    validation.update(
+        accuracy=report["accuracy"],
+        macro_f1=report["macro"]["f1"],
+        temperature=temperature,
+        confusion_matrix=report["confusion_matrix"],
+        per_class=report["per_class"],
+    )
+    return temperature
+
+
 def build_profile(
     base,
     paths: Sequence[Path],
@@ -112,7 +129,6 @@ def build_profile(
     then the head that is used refitted on all of them. Raises :class:`ProfileError` when it cannot."""
     from wbc_desktop.core.adapt import fit_head
     from wbc_desktop.core.labelled import stratified_split
-    from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 
     classes = list(base.classes)
     unknown = sorted(set(labels) - set(classes))
@@ -136,15 +152,8 @@ def build_profile(
     temperature = 1.0
     if held.any():
         head = fit_head(features[train], targets[train], classes, **prior(train))
-        logits = head.logits(features[held], base_logits[held])
-        temperature = fit_temperature(logits, targets[held]) if held.sum() >= 20 else 1.0
-        report = evaluation_summary(softmax(logits, temperature), targets[held], classes)
-        validation.update(
-            accuracy=report["accuracy"],
-            macro_f1=report["macro"]["f1"],
-            temperature=temperature,
-            confusion_matrix=report["confusion_matrix"],
-            per_class=report["per_class"],
+        temperature = held_back_report(
+            head.logits(features[held], base_logits[held]), targets[held], classes, validation
         )
     final = fit_head(features, targets, classes, **prior(slice(None)))
     final.temperature = temperature

@@ -30,9 +30,9 @@ from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.images import ImageLoadError, load_image
 from wbc_desktop.core.labelled import stratified_split
-from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
 from wbc_desktop.inference.manifest import KERAS_FILE, MANIFEST_NAME, read_manifest, sha256_bytes
+from wbc_desktop.inference.profile import held_back_report
 from wbc_desktop.training.augment import augment_batch
 from wbc_desktop.training.export import AGREEMENT_TOLERANCE, MODEL_FILE, litert_outputs, to_tflite
 from wbc_desktop.training.model import batchnorm_layers
@@ -176,15 +176,7 @@ def build_tuned_profile(
             report("fine-tuning to measure on held-back cells"),
         )
         logits = keras_logits(tuned, images[held], config.dihedral)
-        temperature = fit_temperature(logits, targets[held]) if held.sum() >= 20 else 1.0
-        summary = evaluation_summary(softmax(logits, temperature), targets[held], classes)
-        validation.update(
-            accuracy=summary["accuracy"],
-            macro_f1=summary["macro"]["f1"],
-            temperature=temperature,
-            confusion_matrix=summary["confusion_matrix"],
-            per_class=summary["per_class"],
-        )
+        temperature = held_back_report(logits, targets[held], classes, validation)
     tuned = fine_tune(keras_path, images, targets, replay, config, report("fine-tuning on all verified cells"))
     content = to_tflite(tuned)
     runtime_logits, features = litert_outputs(content, images, len(classes))
