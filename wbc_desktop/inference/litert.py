@@ -70,7 +70,8 @@ class LiteRTClassifier:
     def temperature(self) -> float:
         return self.manifest.temperature
 
-    def _prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The model's input for RGB images: each in the manifest's view, float32."""
         size, view = self.manifest.input_size, self.manifest.view
         return np.stack([model_view(image, size, view) for image in images]).astype(np.float32)
 
@@ -95,11 +96,14 @@ class LiteRTClassifier:
         ``dihedral`` both are averaged over the 8 flips and turns of each cell (8 times the work)."""
         if len(images) == 0:
             return np.zeros((0, len(self.classes)), np.float32), None
-        batch = self._prepare(images)
+        return self.outputs_of(self.prepare(images), dihedral)
+
+    def outputs_of(self, batch: np.ndarray, dihedral: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and features of a batch already in the model's view (:meth:`prepare`)."""
         if not dihedral:
             return self._run(batch)
         logits, features = self._run(dihedral_views(batch))
-        count = len(images)
+        count = len(batch)
         return mean_over_views(logits, count), (None if features is None else mean_over_views(features, count))
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:

@@ -38,10 +38,13 @@ class ProfileClassifier:
         self.domain = base.domain  # the out-of-domain statistics belong to the features, i.e. the base model
 
     def analyse(self, images: Sequence[np.ndarray]):
-        logits, features = self.base.logits_and_features(images)
-        domain = self.base.domain_scores(images, features)
-        if self.tuned is not None:
-            logits, features = self.tuned.logits_and_features(images, dihedral=self.profile.model["dihedral"])
+        if self.tuned is None:
+            logits, features = self.base.logits_and_features(images)
+            domain = self.base.domain_scores(images, features)
+        else:  # both models read the same view of each cell (checked on loading): compute it once
+            batch = self.base.prepare(images)
+            domain = self.base.domain_scores(images, self.base.outputs_of(batch)[1])
+            logits, features = self.tuned.outputs_of(batch, dihedral=self.profile.model["dihedral"])
         probabilities = softmax(self.profile.head.logits(features, logits), self.profile.head.temperature)
         return probabilities, domain
 
@@ -63,6 +66,8 @@ def _tuned_model(profile: Profile, base):
         raise ProfileError(f"lab profile '{profile.name}': its fine-tuned model is not the one it was made with")
     if tuned.classes != base.classes:
         raise ProfileError(f"lab profile '{profile.name}': its fine-tuned model has other classes than the model")
+    if (tuned.manifest.input_size, tuned.manifest.view) != (base.manifest.input_size, base.manifest.view):
+        raise ProfileError(f"lab profile '{profile.name}': its fine-tuned model reads cells unlike the model")
     return tuned
 
 
