@@ -104,14 +104,67 @@ def test_train_tiny_then_litert_matches_keras(tmp_path):
 
 
 def test_augmentations_keep_shape_range_and_the_cell_in_the_middle():
-    from wbc_desktop.training.augment import augment_batch, augment_batch_labs, augment_batch_strong
+    pytest.importorskip("keras")
+    from wbc_desktop.training.model_card import _view_lines
+    from wbc_desktop.training.train import AUGMENTATIONS
 
     images = np.full((6, 64, 64, 3), 230, np.uint8)
     images[:, 24:40, 24:40] = (90, 40, 130)  # a dark "nucleus" in the middle
     rng = np.random.default_rng(0)
-    for augment in (augment_batch, augment_batch_strong, augment_batch_labs):
+    for name, augment in AUGMENTATIONS.items():
+        assert f"({name})" in _view_lines({"augment": name, "view": "canonical"})[-1]  # the model card says it
         out = augment(images, rng)
         assert out.shape == images.shape and out.dtype == np.float32
         assert out.min() >= 0.0 and out.max() <= 255.0
         centre, corner = out[:, 28:36, 28:36].mean(axis=(1, 2, 3)), out[:, :4, :4].mean(axis=(1, 2, 3))
         assert (centre < corner).all()  # zoom and shifts never push the cell out of the middle
+
+
+def test_robust_ensemble_averages_members_over_the_eight_views(tmp_path):
+    """The exported ensemble's output is log of the mean softmax over members and the app's 8 dihedral views."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
+    from wbc_desktop.training.export import to_tflite
+    from wbc_desktop.training.robust import _run_litert, build_ensemble
+
+    def member() -> keras.Model:  # small, and orientation-sensitive (Flatten), so every view counts
+        inputs = keras.Input((32, 32, 3))
+        x = keras.layers.Conv2D(4, 3, strides=4)(keras.layers.Rescaling(1 / 64.0)(inputs))
+        features = keras.layers.Flatten()(x)
+        return keras.Model(inputs, [keras.layers.Dense(5)(features), features])
+
+    keras.utils.set_random_seed(3)
+    members = [member() for _ in range(2)]
+    images = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
+    expected = np.mean(
+        [mean_over_views(softmax(np.asarray(m(dihedral_views(images))[0])), len(images)) for m in members], axis=0
+    )
+    ensemble = build_ensemble(members, 32, 5)
+    assert np.allclose(softmax(np.asarray(ensemble(images))), expected, atol=1e-5)
+    for half, tolerance in ((False, 1e-5), (True, 5e-3)):
+        litert = softmax(_run_litert(to_tflite(ensemble, half=half), images))
+        assert np.abs(litert - expected).max() < tolerance
+    # not a trivial average: one member on the upright view alone answers otherwise
+    alone = softmax(np.asarray(members[0](images)[0]))
+    assert np.abs(alone - expected).max() > 0.05
+
+
+def test_eosin_hue_jitter_changes_the_hue_of_eosin_only():
+    """``labs-hue``: the eosin stain's factor differs per channel, the nuclear stain's does not."""
+    from wbc_desktop.core.canonical import WHITE
+    from wbc_desktop.training.augment import stain_jitter
+
+    pink = np.zeros((8, 8, 3), np.uint8) + np.array([200, 120, 150], np.uint8)  # eosin-like: absorbs G and B
+    ratios = set()
+    for seed in range(6):
+        out = stain_jitter(pink, np.random.default_rng(seed), eosin_hue=0.3).astype(float)
+        density = -np.log((out[0, 0] + 1) / (WHITE + 1))
+        ratios.add(round(float(density[1] / density[2]), 3))
+        plain = stain_jitter(pink, np.random.default_rng(seed)).astype(float)
+        plain_density = -np.log((plain[0, 0] + 1) / (WHITE + 1))
+        original = -np.log((pink[0, 0] + 1.0) / (WHITE + 1))
+        # without hue jitter the channels keep their proportions (up to rounding to uint8)
+        assert abs(plain_density[1] / plain_density[2] - original[1] / original[2]) < 0.05
+    assert len(ratios) > 3  # with it, the green/blue proportion (the hue) varies

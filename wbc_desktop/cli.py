@@ -114,10 +114,11 @@ def _add_train(commands) -> None:
     )
     parser.add_argument(
         "--augment",
-        choices=("labs", "standard", "strong"),
+        choices=("labs", "labs-hue", "standard", "strong"),
         default="labs",
         help="labs: blur, resolution, hue and framing jitter on top of the standard flips/turns/colour (for the "
-        "canonical view); strong: zoom, hue, gamma, grey and blur for the resize view",
+        "canonical view); labs-hue: labs with the eosin stain's hue varied too (the stain-robust model's "
+        "members); strong: zoom, hue, gamma, grey and blur for the resize view",
     )
     parser.add_argument("--name", default="wbc-mobilenetv2")
     parser.add_argument("--version", default="1.0.0")

@@ -130,11 +130,15 @@ def normalise_stain(rgb: np.ndarray) -> np.ndarray:
     return rescale_stains(density, 1.0, scale, rgb.shape)
 
 
-def rescale_stains(density: np.ndarray, eosin: float, nuclear: float, shape: tuple[int, ...]) -> np.ndarray:
+def rescale_stains(
+    density: np.ndarray, eosin: float | np.ndarray, nuclear: float, shape: tuple[int, ...]
+) -> np.ndarray:
     """Draw ``density`` on the reference background, each pixel's density multiplied by a factor between
-    ``eosin`` and ``nuclear`` according to its nuclear share (normalisation here, stain jitter in training)."""
-    factor = eosin + (nuclear - eosin) * nuclear_weight(density)
-    out = WHITE * np.exp(-density * factor[:, None])
+    ``eosin`` and ``nuclear`` according to its nuclear share (normalisation here, stain jitter in training).
+    ``eosin`` may be one factor per channel (R, G, B), which changes the eosin stain's hue too."""
+    eosin = np.asarray(eosin, dtype=np.float64).reshape(1, -1)
+    factor = eosin + (nuclear - eosin) * nuclear_weight(density)[:, None]
+    out = WHITE * np.exp(-density * factor)
     return np.clip(out, 0, 255).astype(np.uint8).reshape(shape)
 
 

@@ -91,14 +91,18 @@ def augment_batch_strong(images: np.ndarray, rng: np.random.Generator) -> np.nda
     return out
 
 
-def stain_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def stain_jitter(image: np.ndarray, rng: np.random.Generator, eosin_hue: float = 0.0) -> np.ndarray:
     """Scale the eosin and the nuclear stain's optical density independently (stain-space jitter, like HED jitter
-    for H&E), on a canonical view drawn on the reference background."""
+    for H&E), on a canonical view drawn on the reference background. ``eosin_hue`` > 0 also varies the eosin
+    factor per channel by up to that fraction, so pale cytoplasm and granules take other labs' hues (salmon,
+    orange, lilac), not only other strengths."""
     eosin, nuclear = rng.uniform(0.45, 1.25), rng.uniform(0.8, 1.2)
+    if eosin_hue:
+        eosin = eosin * (1.0 + rng.uniform(-eosin_hue, eosin_hue, 3))
     return rescale_stains(optical_density(image, WHITE), eosin, nuclear, image.shape)
 
 
-def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def augment_batch_labs(images: np.ndarray, rng: np.random.Generator, eosin_hue: float = 0.0) -> np.ndarray:
     """For cells already framed and stain-normalised (:mod:`wbc_desktop.core.canonical`): what that leaves.
 
     Framing errors (a little zoom and shift), other cameras (blur, lower resolution upsampled, as BCCD's crops
@@ -120,7 +124,7 @@ def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarr
             picture = picture.resize((size, size), Image.Resampling.BILINEAR)
         if rng.random() < 0.5:
             picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2) * size / 128))
-        varied[i] = stain_jitter(np.asarray(picture), rng)
+        varied[i] = stain_jitter(np.asarray(picture), rng, eosin_hue)
     out = augment_batch(varied, rng, ColourJitter(brightness=0.15, contrast=0.25, saturation=0.35, channel_gain=0.1))
     for i in range(len(out)):
         out[i] = out[i] @ _hue_rotation(rng.uniform(-0.2, 0.2)).T
@@ -128,3 +132,8 @@ def augment_batch_labs(images: np.ndarray, rng: np.random.Generator) -> np.ndarr
         out[i] = 255.0 * np.power(np.clip(out[i], 0, 255) / 255.0, gamma)
     np.clip(out, 0.0, 255.0, out=out)
     return out
+
+
+def augment_batch_labs_hue(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`augment_batch_labs` with the eosin stain's hue varied too (members of the stain-robust model)."""
+    return augment_batch_labs(images, rng, eosin_hue=0.3)

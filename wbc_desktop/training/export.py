@@ -42,10 +42,14 @@ PREPROCESSING = {
 }
 
 
-def to_tflite(model: keras.Model) -> bytes:
+def to_tflite(model: keras.Model, half: bool = False) -> bytes:
+    """The model as LiteRT bytes; ``half`` stores the weights as float16 (computed in float32 all the same)."""
     # Keras prints the whole exported signature (hundreds of lines) on the way: keep it off the command's output.
     with contextlib.redirect_stdout(io.StringIO()):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if half:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
         return converter.convert()
 
 

@@ -49,6 +49,7 @@ def _view_lines(config: dict) -> list[str]:
     augment = {
         "labs": "flips, 90-degree turns, framing jitter, blur and lower resolution (other cameras), stain-space "
         "jitter (eosin and nuclear stain scaled independently), hue, gamma, brightness/contrast/saturation",
+        "labs-hue": "as labs, with the eosin stain's factor also varied per channel (its hue changes too)",
         "strong": "flips, 90-degree turns, zoom, hue, gamma, grey, blur, brightness/contrast/saturation",
         "standard": "flips, 90-degree turns, brightness/contrast/saturation and per-channel (stain) gain jitter",
     }[config.get("augment", "standard")]

@@ -23,10 +23,20 @@ from wbc_desktop.core.labelled import (
     build_array_cache,
     load_labelled_set,
 )
-from wbc_desktop.training.augment import augment_batch, augment_batch_labs, augment_batch_strong
+from wbc_desktop.training.augment import (
+    augment_batch,
+    augment_batch_labs,
+    augment_batch_labs_hue,
+    augment_batch_strong,
+)
 from wbc_desktop.training.model import batchnorm_layers, build_model
 
-AUGMENTATIONS = {"standard": augment_batch, "strong": augment_batch_strong, "labs": augment_batch_labs}
+AUGMENTATIONS = {
+    "standard": augment_batch,
+    "strong": augment_batch_strong,
+    "labs": augment_batch_labs,
+    "labs-hue": augment_batch_labs_hue,
+}
 
 
 @dataclass
