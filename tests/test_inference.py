@@ -22,6 +22,8 @@ def model_copy(tmp_path):
     manifest = read_manifest(model_store_dir())
     for name in ("manifest.json", manifest.model_file):
         shutil.copy(model_store_dir() / name, target / name)
+    if (model_store_dir() / "robust").is_dir():  # the stain-robust model lives inside the model's folder
+        shutil.copytree(model_store_dir() / "robust", target / "robust")
     return target, manifest
 
 

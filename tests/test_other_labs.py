@@ -41,6 +41,7 @@ def test_gui_shows_the_other_lab_banner(qtbot):
     with qtbot.waitSignal(window.batch_finished, timeout=60_000):
         drop(window, [MORE_BCCD])
     assert window.banner.isVisible() and "unlike the data the model was trained on" in window.banner.text()
+    assert "classified by the stain-robust model" in window.banner.text()
 
 
 def copy_verified_cells(verified: Path) -> Path:
@@ -60,7 +61,9 @@ def test_adapt_writes_a_profile_beside_the_model_and_evaluate_uses_it(tmp_path, 
     assert profile.name == "our-lab" and profile.cells == 40
     assert profile.validation["head"] == "correction" and profile.head.base_weight > 0  # the default
     assert profile.validation["cells_held_back"] >= 5 and 0.0 <= profile.validation["accuracy"] <= 1.0
-    assert "held-back accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "held-back accuracy" in printed and "the model without a profile on the same cells" in printed
+    assert 0.0 <= profile.validation["bundled_accuracy"] <= 1.0
     assert main(["evaluate", str(verified), "--profile", str(out)]) == 0
     assert "accuracy:" in capsys.readouterr().out
     scratch = tmp_path / "profiles" / "scratch"
@@ -104,6 +107,30 @@ def test_gui_adapt_to_my_lab_uses_verified_cells(qtbot, monkeypatch):
     assert isinstance(window.classifier, ProfileClassifier) and window.classifier.tuned is None
     assert window.settings.profile.startswith("lab-")
     assert any("Lab profile" in text and "20 verified cells" in text for text in shown)
+    assert any("the model without a profile" in text for text in shown)
+
+
+def test_gui_keeps_the_model_when_a_profile_does_worse_on_enough_held_back_cells(qtbot, monkeypatch):
+    import numpy as np
+    from PySide6.QtWidgets import QMessageBox
+    from test_gui import make_window
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[2]))
+    monkeypatch.setattr(QMessageBox, "information", lambda *args: None)
+    window = make_window(qtbot)
+    classes = list(window.classes)
+    head = Head(classes, np.zeros(3), np.ones(3), np.zeros((3, 5)), np.zeros(5), base_weight=1.0)
+    base = {"name": "m", "version": "1", "sha256": "x"}
+    worse = Profile("worse", base, head, {"cells_held_back": 25, "accuracy": 0.6, "bundled_accuracy": 0.72}, 120)
+    window._adapted(worse)
+    assert window.settings.profile != "worse" and warnings and "not in use" in warnings[0]
+    assert "60.0%" in warnings[0] and "72.0%" in warnings[0]
+    # the same figures on too few held-back cells prove nothing: that profile is used (as before)
+    few = Profile("few", base, head, {"cells_held_back": 10, "accuracy": 0.6, "bundled_accuracy": 0.72}, 50)
+    monkeypatch.setattr(window, "apply_settings", lambda settings: setattr(window, "applied", settings.profile))
+    window._adapted(few)
+    assert window.applied == "few" and len(warnings) == 1
 
 
 def verified_window(qtbot):
@@ -247,3 +274,86 @@ def test_adapt_finetune_skips_a_bad_file_and_refuses_an_unknown_class(tmp_path, 
     assert main(["adapt", str(verified), "--out", str(tmp_path / "other"), "--head", "finetune"]) == 2
     assert "not among the model's classes" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+def _labelled_crops(folder: Path) -> tuple[list, list[str]]:
+    from wbc_desktop.core.images import load_image
+
+    paths = sorted(folder.rglob("*.jpg"))
+    return [load_image(path) for path in paths], [path.parent.name for path in paths]
+
+
+def test_foreign_cells_are_classified_by_the_stain_robust_model(classifier, pbc_images):
+    import numpy as np
+
+    from wbc_desktop.core.images import load_image
+    from wbc_desktop.inference.base import softmax
+
+    assert classifier.robust is not None, "the bundled model ships with its stain-robust model"
+    bccd, labels = _labelled_crops(BCCD_CROPS)
+    pbc = [load_image(path) for path in pbc_images]
+    probabilities, scores = classifier.analyse(bccd + pbc)
+    routed = classifier.routed(scores)
+    assert routed[: len(bccd)].mean() >= 0.9 and not routed[len(bccd) :].any()
+    foreign = np.flatnonzero(routed)
+    assert np.allclose(probabilities[foreign], classifier.robust.predict([(bccd + pbc)[i] for i in foreign]))
+    base_logits, _ = classifier.logits_and_features(pbc)
+    assert np.allclose(probabilities[len(bccd) :], softmax(base_logits, classifier.temperature))
+    # On another lab's cells the routed calls are the better ones (the bundled model alone: 0.45 on all 351).
+    classes = list(classifier.classes)
+    targets = np.array([classes.index(label) for label in labels])
+    routed_right = (probabilities[: len(bccd)].argmax(axis=1) == targets).sum()
+    base_right = (classifier.logits_and_features(bccd)[0].argmax(axis=1) == targets).sum()
+    assert routed_right > base_right
+
+
+def test_count_json_says_which_cells_the_stain_robust_model_classified(tmp_path, capsys):
+    out = tmp_path / "count.json"
+    assert main(["count", str(BCCD_CROPS / "neutrophil"), str(PBC / "neutrophil"), "--json", str(out)]) == 0
+    cells = json.loads(out.read_text())["cells"]
+    by_lab = {"bccd": [c for c in cells if "bccd" in c["path"]], "pbc": [c for c in cells if "pbc" in c["path"]]}
+    assert by_lab["bccd"] and by_lab["pbc"]
+    assert all(c.get("classified_by") == "stain-robust model" for c in by_lab["bccd"])
+    assert all(c.get("classified_by") == "bundled model" for c in by_lab["pbc"])
+
+
+def _model_store_copy(tmp_path) -> Path:
+    from wbc_desktop.paths import model_store_dir
+
+    target = tmp_path / "model"
+    shutil.copytree(model_store_dir(), target, ignore=shutil.ignore_patterns("*.keras", "*.npz", "*.png"))
+    return target
+
+
+def test_altered_stain_robust_model_is_refused(tmp_path):
+    from wbc_desktop.inference.litert import LiteRTClassifier
+    from wbc_desktop.inference.manifest import ModelError, read_manifest
+
+    folder = _model_store_copy(tmp_path)
+    robust = folder / "robust"
+    model_file = robust / read_manifest(robust).model_file
+    content = bytearray(model_file.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(content))
+    with pytest.raises(ModelError, match=r"stain-robust model .*does not match its manifest"):
+        LiteRTClassifier(folder)
+
+
+def test_stain_robust_model_swapped_with_its_manifest_is_refused(tmp_path):
+    from wbc_desktop.inference.litert import LiteRTClassifier
+    from wbc_desktop.inference.manifest import ModelError, read_manifest, sha256_bytes
+
+    folder = _model_store_copy(tmp_path)
+    robust = folder / "robust"
+    model_file = robust / read_manifest(robust).model_file
+    content = bytearray(model_file.read_bytes())
+    content[len(content) // 2] ^= 0x01  # a weight changed, the file still loads
+    model_file.write_bytes(bytes(content))
+    manifest = json.loads((robust / "manifest.json").read_text())
+    manifest["sha256"] = sha256_bytes(bytes(content))
+    (robust / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="not the one this model was shipped with"):
+        LiteRTClassifier(folder)
+    shutil.rmtree(robust)
+    with pytest.raises(ModelError, match=r"stain-robust model .*manifest not found"):
+        LiteRTClassifier(folder)

@@ -11,7 +11,7 @@ from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
 from wbc_desktop.commands.common import load_model_or_explain
 from wbc_desktop.core.adapt import ProfileError
 from wbc_desktop.core.labelled import load_labelled_set
-from wbc_desktop.inference.profile import build_profile
+from wbc_desktop.inference.profile import build_profile, profile_is_worse
 from wbc_desktop.paths import model_store_dir
 
 
@@ -89,6 +89,11 @@ def _report(profile, out) -> int:
     summary = {k: v for k, v in profile.validation.items() if k not in ("confusion_matrix", "per_class")}
     print(json.dumps(summary, indent=2))
     print(f"lab profile written to {path} ({profile.cells} verified cells)")
-    if "accuracy" in profile.validation:
-        print(f"held-back accuracy: {profile.validation['accuracy']:.4f}")
+    validation = profile.validation
+    if "accuracy" in validation:
+        print(f"held-back accuracy: {validation['accuracy']:.4f}")
+    if validation.get("bundled_accuracy") is not None:
+        print(f"the model without a profile on the same cells: {validation['bundled_accuracy']:.4f}")
+    if profile_is_worse(validation):
+        print("warning: this profile does worse than the model without one on the held-back cells", file=sys.stderr)
     return EXIT_OK

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from wbc_desktop.core.differential import CLASSES
 from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_flagged, batch_score
 
@@ -48,3 +50,15 @@ def domain_threshold(classifier) -> float | None:
 
 def model_info(classifier) -> dict:
     return {"name": classifier.name, "version": classifier.version, "sha256": classifier.sha256}
+
+
+def classified_by(classifier, domain_score: float) -> str:
+    """Which model made a cell's call: a lab profile's, the stain-robust one (for a cell that looks foreign),
+    or the bundled model."""
+    profile = getattr(classifier, "profile", None)
+    if profile is not None:
+        return f"lab profile {profile.name}"
+    routed = getattr(classifier, "routed", None)
+    if routed is not None and routed(np.array([domain_score]))[0]:
+        return "stain-robust model"
+    return "bundled model"

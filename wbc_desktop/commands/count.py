@@ -8,6 +8,7 @@ import sys
 from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, Progress
 from wbc_desktop.commands.common import (
     OUT_OF_DOMAIN_MESSAGE,
+    classified_by,
     display_order,
     domain_summary,
     domain_threshold,
@@ -35,7 +36,11 @@ def run_count(args: argparse.Namespace) -> int:
         if result.ok:
             cell = ExportCell(str(result.path), result.label, result.probabilities, source=source, box=result.box)
             if result.domain_score is not None:
-                cell.extra = {"domain_score": round(result.domain_score, 4), "unusual": result.domain_score > 1.0}
+                cell.extra = {
+                    "domain_score": round(result.domain_score, 4),
+                    "unusual": result.domain_score > 1.0,
+                    "classified_by": classified_by(classifier, result.domain_score),
+                }
                 scores.append(result.domain_score)
             cells.append(cell)
         else:

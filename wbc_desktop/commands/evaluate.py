@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 
 import numpy as np
 
 from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
-from wbc_desktop.commands.common import domain_threshold, load_model_or_explain, model_info
+from wbc_desktop.commands.common import classified_by, domain_threshold, load_model_or_explain, model_info
 from wbc_desktop.core.domain import batch_flags
 from wbc_desktop.core.export import atomic_write_text
 from wbc_desktop.core.labelled import load_labelled_set
@@ -68,6 +69,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return EXIT_NOTHING
     report = evaluation_summary(np.array(probabilities), np.array(targets), classes)
     report["domain"] = batch_flags(scores, domain_threshold(classifier))
+    report["classified_by"] = dict(Counter(classified_by(classifier, score) for score in scores))
     report.update(
         model=model_info(classifier),
         data_dir=str(args.data_dir),
@@ -99,6 +101,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"out-of-domain warning: {flagged['flagged']}/{flagged['batches']} batches of {flagged['batch_size']} "
             f"flagged ({flagged['flagged_fraction']:.1%}); median image score {flagged['median_score']:.2f}"
         )
+    if report["classified_by"]:
+        print("classified by: " + ", ".join(f"{name} {count}" for name, count in report["classified_by"].items()))
     print(f"images: {len(targets)} ({split} split), skipped: {len(errors)}")
     print(f"accuracy: {report['accuracy']:.4f}")
     print(f"macro-F1: {report['macro']['f1']:.4f}")

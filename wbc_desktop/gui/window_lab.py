@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
 from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
 from wbc_desktop.inference.manifest import KERAS_FILE
+from wbc_desktop.inference.profile import profile_is_worse
 
 MIN_CELLS_FOR_DOMAIN_WARNING = 5
 
@@ -38,8 +39,13 @@ class LabActions:
             return
         no_profile = getattr(self.classifier, "profile", None) is None
         if no_profile and batch_flagged(self.domain_scores[-BATCH_SIZE:], domain.batch_threshold):
+            robust = (
+                " Cells that look foreign are classified by the stain-robust model."
+                if getattr(self.classifier, "robust", None)
+                else ""
+            )
             self.show_banner(
-                f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab)."
+                f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab).{robust}"
             )
 
     def verified_cells(self) -> tuple[list[Path], list[str]]:
@@ -141,12 +147,24 @@ class LabActions:
         self._close_adapt_dialog()
         validation = profile.validation
         accuracy = f"{validation['accuracy']:.1%}" if "accuracy" in validation else "not measured (too few cells)"
+        fitted = (
+            f"Lab profile “{profile.name}” fitted on {profile.cells} verified cells. Accuracy on the "
+            f"{validation.get('cells_held_back', 0)} cells held back: {accuracy}"
+        )
+        if validation.get("bundled_accuracy") is not None:
+            fitted += f" (the model without a profile: {validation['bundled_accuracy']:.1%} on the same cells)"
+        if profile_is_worse(validation):
+            QMessageBox.warning(
+                self,
+                "Adapt to my lab",
+                f"{fitted}. The profile does worse than the model without one on your cells, so it is saved but "
+                "not in use (Settings › Preferences). Verify more cells, or fine-tune the model if offered.",
+            )
+            return
         QMessageBox.information(
             self,
             "Adapt to my lab",
-            f"Lab profile “{profile.name}” fitted on {profile.cells} verified cells. Accuracy on the "
-            f"{validation.get('cells_held_back', 0)} cells held back: {accuracy}. It is now in use; choose "
-            "another in Settings › Preferences.",
+            f"{fitted}. It is now in use; choose another in Settings › Preferences.",
         )
         settings = self.settings.__class__.from_dict(self.settings.to_dict())
         settings.profile = profile.name

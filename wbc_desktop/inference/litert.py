@@ -13,6 +13,8 @@ from wbc_desktop.core.domain import DomainModel, colour_statistics
 from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
 from wbc_desktop.inference.manifest import Manifest, ModelError, read_manifest, read_verified_model
 
+ROBUST_KEY = "robust_model"  # manifest entry: the model for cells the out-of-domain score calls foreign
+
 
 class LiteRTClassifier:
     """Classifier over a verified LiteRT model; thread-safe (one interpreter, calls serialised)."""
@@ -45,6 +47,38 @@ class LiteRTClassifier:
         expected = int(self._input["shape"][1])
         if expected != self.manifest.input_size:
             raise ModelError(f"model input is {expected} px but its manifest says {self.manifest.input_size} px")
+        self.robust: LiteRTClassifier | None = None
+        self.route_above = float("inf")
+        if ROBUST_KEY in self.manifest.extra:
+            self.robust, self.route_above = self._load_robust(self.manifest.extra[ROBUST_KEY], num_threads)
+
+    def _load_robust(self, entry: dict, num_threads: int | None) -> tuple[LiteRTClassifier, float]:
+        """The stain-robust model named in the manifest, checked by hash (a changed file is refused, as ours)."""
+        try:
+            folder, expected, route_above = str(entry["folder"]), str(entry["sha256"]), float(entry["route_above"])
+        except (KeyError, TypeError, ValueError):
+            raise ModelError("model manifest: 'robust_model' needs folder, sha256 and route_above") from None
+        if Path(folder).name != folder or self.domain is None:
+            raise ModelError("model manifest: 'robust_model' must be a folder inside the model's, beside domain data")
+        try:
+            robust = LiteRTClassifier(self.model_dir / folder, num_threads)
+        except ModelError as error:
+            raise ModelError(f"the stain-robust model (for other labs' cells) cannot be used: {error}") from None
+        if robust.sha256 != expected.lower() or robust.robust is not None:
+            raise ModelError(
+                "the stain-robust model (for other labs' cells) is not the one this model was shipped with: "
+                "reinstall the app or restore the model"
+            )
+        if robust.classes != self.classes:
+            raise ModelError("the stain-robust model has other classes than the model")
+        return robust, route_above
+
+    def routed(self, scores: np.ndarray | None) -> np.ndarray:
+        """Which cells the stain-robust model classifies: those whose out-of-domain score passes the manifest's
+        ``route_above`` (all False without a robust model or without scores)."""
+        if scores is None or self.robust is None:
+            return np.zeros(0 if scores is None else len(scores), dtype=bool)
+        return np.asarray(scores) > self.route_above
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -107,7 +141,10 @@ class LiteRTClassifier:
         return mean_over_views(logits, count), (None if features is None else mean_over_views(features, count))
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Calibrated probabilities ``softmax(logits / temperature)``, shape ``(N, classes)``."""
+        """Calibrated probabilities, shape ``(N, classes)``: ``softmax(logits / temperature)``, or the stain-robust
+        model's for cells that look foreign (:meth:`analyse`)."""
+        if self.robust is not None:
+            return self.analyse(images)[0]
         logits, _ = self.logits_and_features(images)
         return softmax(logits, self.temperature)
 
@@ -119,9 +156,15 @@ class LiteRTClassifier:
         return self.domain.scores(colours, features)
 
     def analyse(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities and out-of-domain scores in one pass."""
+        """Probabilities and out-of-domain scores in one pass. Cells scored foreign (:meth:`routed`) get the
+        stain-robust model's probabilities: this model's are only trustworthy on cells like its training data."""
         logits, features = self.logits_and_features(images)
-        return softmax(logits, self.temperature), self.domain_scores(images, features)
+        probabilities = softmax(logits, self.temperature)
+        scores = self.domain_scores(images, features)
+        foreign = np.flatnonzero(self.routed(scores))
+        if len(foreign):
+            probabilities[foreign] = self.robust.predict([images[i] for i in foreign])
+        return probabilities, scores
 
 
 def load_classifier(model_dir: str | Path | None = None, num_threads: int | None = None) -> LiteRTClassifier:

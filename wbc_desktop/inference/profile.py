@@ -103,6 +103,40 @@ def read_outputs(
     return np.concatenate(logits), np.concatenate(features), kept
 
 
+MIN_CELLS_TO_COMPARE = 20  # fewer held-back cells cannot tell a profile from the model without one
+
+
+def app_accuracy(base, paths: Sequence[Path], labels: Sequence[str], batch: int = 16) -> float | None:
+    """Accuracy of the app without a profile on these cells: its own calls, the stain-robust model's included
+    (None when no cell can be read)."""
+    from wbc_desktop.core.images import ImageLoadError, load_image
+
+    right = total = 0
+    for start in range(0, len(paths), batch):
+        images, names = [], []
+        for path, label in zip(paths[start : start + batch], labels[start : start + batch], strict=True):
+            try:
+                images.append(load_image(path))
+                names.append(label)
+            except ImageLoadError:
+                continue
+        if images:
+            probabilities, _ = base.analyse(images)
+            right += sum(base.classes[i] == name for i, name in zip(probabilities.argmax(axis=1), names, strict=True))
+            total += len(names)
+    return right / total if total else None
+
+
+def profile_is_worse(validation: dict) -> bool:
+    """A profile that did worse than the app without one on enough held-back cells should not be put in use."""
+    bundled = validation.get("bundled_accuracy")
+    return (
+        bundled is not None
+        and validation.get("cells_held_back", 0) >= MIN_CELLS_TO_COMPARE
+        and validation.get("accuracy", 1.0) < bundled
+    )
+
+
 def held_back_report(logits: np.ndarray, targets: np.ndarray, classes: list[str], validation: dict) -> float:
     """Record a profile's accuracy on its held-back cells in ``validation``; returns the temperature fitted on
     them (1.0 for fewer than 20 cells, too few to fit it)."""
@@ -159,6 +193,10 @@ def build_profile(
         head = fit_head(features[train], targets[train], classes, **prior(train))
         temperature = held_back_report(
             head.logits(features[held], base_logits[held]), targets[held], classes, validation
+        )
+        held_rows = np.flatnonzero(held)
+        validation["bundled_accuracy"] = app_accuracy(
+            base, [paths[kept[i]] for i in held_rows], [classes[targets[i]] for i in held_rows]
         )
     final = fit_head(features, targets, classes, **prior(slice(None)))
     final.temperature = temperature

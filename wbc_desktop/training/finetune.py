@@ -32,7 +32,7 @@ from wbc_desktop.core.images import ImageLoadError, load_image
 from wbc_desktop.core.labelled import stratified_split
 from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
 from wbc_desktop.inference.manifest import KERAS_FILE, MANIFEST_NAME, read_manifest, sha256_bytes
-from wbc_desktop.inference.profile import held_back_report
+from wbc_desktop.inference.profile import app_accuracy, held_back_report
 from wbc_desktop.training.augment import augment_batch
 from wbc_desktop.training.export import AGREEMENT_TOLERANCE, MODEL_FILE, litert_outputs, to_tflite
 from wbc_desktop.training.model import batchnorm_layers
@@ -177,6 +177,12 @@ def build_tuned_profile(
         )
         logits = keras_logits(tuned, images[held], config.dihedral)
         temperature = held_back_report(logits, targets[held], classes, validation)
+        from wbc_desktop.inference.litert import LiteRTClassifier
+
+        held_rows = np.flatnonzero(held)
+        validation["bundled_accuracy"] = app_accuracy(
+            LiteRTClassifier(base_dir), [paths[kept[i]] for i in held_rows], [classes[targets[i]] for i in held_rows]
+        )
     tuned = fine_tune(keras_path, images, targets, replay, config, report("fine-tuning on all verified cells"))
     content = to_tflite(tuned)
     runtime_logits, features = litert_outputs(content, images, len(classes))
@@ -219,8 +225,9 @@ def write_tuned_model(folder: Path, content: bytes, base_manifest: dict, name: s
     )
     # The bundled model's test figures and feature statistics do not describe this one (the profile takes the
     # out-of-domain score from the bundled model).
-    manifest.pop("metrics", None)
-    manifest.pop("domain", None)
+    # Nor does the stain-robust model answer for it: a lab profile's model makes every call of that lab.
+    for key in ("metrics", "domain", "robust_model", "version_note"):
+        manifest.pop(key, None)
     atomic_write_bytes(folder / MODEL_FILE, content)
     atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     return digest
