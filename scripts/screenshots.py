@@ -2,7 +2,7 @@
 
     python scripts/screenshots.py [--out docs] [--images tests/fixtures/pbc]
 
-Writes cells.png, gallery.png, differential.png (the right-hand panel), report.png (page 1 of the PDF, needs
+Writes cells.png, gallery.png, differential.png (the right-hand panel), field.png, other_lab.png, report.png (page 1 of the PDF, needs
 pdftoppm) and settings.png, after dropping the images, reclassifying two cells and excluding one.
 """
 
@@ -80,6 +80,15 @@ def main() -> None:
     window.select_cell(window.case.cells[0].id)
     settle(600)
     window.grab().save(str(args.out / "field.png"))
+
+    # Another lab's crops: the banner, and the calls of the stain-robust model (a third case).
+    window.new_case()
+    window.classify_paths([str(ROOT / "tests" / "fixtures" / "bccd_crops")])
+    wait_for(window.batch_finished)
+    window.tabs.setCurrentIndex(0)
+    window.select_cell(window.case.cells[0].id)
+    settle(600)
+    window.grab().save(str(args.out / "other_lab.png"))
     window.resume_case(case.id)
     settle()
 

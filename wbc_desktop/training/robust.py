@@ -198,7 +198,7 @@ def card_section(metrics: dict, manifest: dict, route_above: float, combined: di
     for label, report in metrics["external"].items():
         routed = combined.get(label)
         lines.append(
-            f"| {label} (another lab, zero-shot, n = {report['support']}) | {report['accuracy']:.4f} | "
+            f"| {label}, zero-shot (n = {report['support']}) | {report['accuracy']:.4f} | "
             + (f"**{routed['accuracy']:.4f}** ({routed['routed']} cells routed)" if routed else "—")
             + " |"
         )
