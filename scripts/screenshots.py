@@ -2,8 +2,9 @@
 
     python scripts/screenshots.py [--out docs] [--images tests/fixtures/pbc]
 
-Writes cells.png, gallery.png, differential.png (the right-hand panel), field.png, other_lab.png, report.png (page 1 of the PDF, needs
-pdftoppm) and settings.png, after dropping the images, reclassifying two cells and excluding one.
+Writes cells.png, gallery.png, differential.png (the right-hand panel), field.png, other_lab.png, report.png
+(page 1 of the PDF, needs pdftoppm) and settings.png, after dropping the images, reclassifying two cells and
+excluding one.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ def test_self_test_passes_with_bundled_model():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test passed" in result.stdout
+    assert "[ok] stain-robust model (for other labs' cells) loads and runs" in result.stdout
 
 
 def test_self_test_reports_a_broken_model(tmp_path):

@@ -48,6 +48,15 @@ def run_self_test(args: argparse.Namespace) -> int:
             f"{predicted} {probabilities.max():.1%}",
         )
 
+    robust = getattr(classifier, "robust", None)
+    if robust is not None:  # it answers only for foreign cells, so the samples would never reach it: run it directly
+        sums = robust.predict([load_image(path) for path in samples]).sum(axis=1) if samples else []
+        check(
+            "stain-robust model (for other labs' cells) loads and runs",
+            len(sums) == len(samples) and all(abs(total - 1.0) < 1e-4 for total in sums),
+            f"{robust.name} {robust.version}, cells scoring above {classifier.route_above:g}",
+        )
+
     from wbc_desktop.core.case import CaseStore, case_report
     from wbc_desktop.core.export import write_csv, write_json
 
