@@ -1,9 +1,9 @@
 """Export the stain-robust ensemble from member runs and attach it to a model bundle (needs the 'train' extra).
 
-The members are ordinary training runs, 64 px, 8 epochs, two stain jitters, two seeds (about 10 minutes each on a
-2-core CPU):
+The members are ordinary training runs, 64 px, 8 epochs, two stain jitters, three seeds (about 10 minutes each on
+a 2-core CPU):
 
-    for augment in labs labs-hue; do for seed in 0 1; do
+    for augment in labs labs-hue; do for seed in 0 1 2; do
       wbc-desktop train ../shared/data/pbc_wbc5 --split-csv ../shared/data/pbc_wbc5/split.csv --epochs 8 \\
         --image-size 64 --augment $augment --seed $seed --out runs/robust/${augment}_s$seed --name wbc-member
     done; done

@@ -175,7 +175,11 @@ def card_section(metrics: dict, manifest: dict, route_above: float, combined: di
         f"- {manifest['architecture']}.",
         "- Members: "
         + "; ".join(f"`{m['augment']}` jitter, seed {m['seed']}, {m['epochs']} epochs" for m in members)
-        + " (`wbc-desktop train --image-size 64 --epochs 8 --augment labs|labs-hue --seed 0|1`, then "
+        + " (`wbc-desktop train --image-size 64 --epochs 8 --augment "
+        + "|".join(sorted({m["augment"] for m in members}))
+        + " --seed "
+        + "|".join(str(seed) for seed in sorted({m["seed"] for m in members}))
+        + "`, then "
         "`scripts/build_robust_model.py`). Same PBC training split; no cell of another lab was trained on.",
         f"- **When it answers:** for each cell whose out-of-domain score is above {route_above:g} (each part of the "
         "score is divided by its 99th percentile on the PBC validation split, so 1 is more unusual than 99 % of "
