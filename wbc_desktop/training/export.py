@@ -64,14 +64,15 @@ def to_tflite(model: keras.Model, weights: str = "float32") -> bytes:
 
 def litert_outputs(
     content: bytes, images: np.ndarray, num_classes: int, batch: int = 64
-) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and pooled features from the converted model through the app's runtime."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits and pooled features from the converted model through the app's runtime (features None for a
+    model without them, such as the stain-robust ensemble)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)
     input_index = interpreter.get_input_details()[0]["index"]
     outputs = {int(d["shape"][-1]): d["index"] for d in interpreter.get_output_details()}
-    feature_index = next(index for width, index in outputs.items() if width != num_classes)
+    feature_index = next((index for width, index in outputs.items() if width != num_classes), None)
     chunks, feature_chunks, current = [], [], 0
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch].astype(np.float32)
@@ -82,7 +83,10 @@ def litert_outputs(
         interpreter.set_tensor(input_index, chunk)
         interpreter.invoke()
         chunks.append(interpreter.get_tensor(outputs[num_classes]).copy())
-        feature_chunks.append(interpreter.get_tensor(feature_index).copy())
+        if feature_index is not None:
+            feature_chunks.append(interpreter.get_tensor(feature_index).copy())
+    if feature_index is None:
+        return (np.concatenate(chunks) if chunks else np.zeros((0, num_classes), np.float32)), None
     if not chunks:
         return np.zeros((0, num_classes), np.float32), np.zeros((0, 1), np.float32)
     return np.concatenate(chunks), np.concatenate(feature_chunks)

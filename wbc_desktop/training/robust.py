@@ -21,13 +21,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.images import load_image
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary
 from wbc_desktop.inference.base import softmax
 from wbc_desktop.inference.manifest import MANIFEST_NAME, sha256_bytes
-from wbc_desktop.training.export import PREPROCESSING, WEIGHT_TOLERANCE, to_tflite
+from wbc_desktop.training.export import PREPROCESSING, WEIGHT_TOLERANCE, litert_outputs, to_tflite
 from wbc_desktop.training.train import TrainConfig, cached_split
 
 ROBUST_FOLDER = "robust"  # inside the bundled model's folder
@@ -57,25 +58,6 @@ def build_ensemble(members: list[keras.Model], image_size: int, num_classes: int
     return keras.Model(inputs, keras.layers.Identity(name="log_probabilities")(log_mean), name="wbc_robust")
 
 
-def _run_litert(content: bytes, images: np.ndarray, batch: int = 32) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content)
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
-    chunks, current = [], 0
-    for start in range(0, len(images), batch):
-        chunk = images[start : start + batch].astype(np.float32)
-        if chunk.shape[0] != current:
-            interpreter.resize_tensor_input(input_index, chunk.shape)
-            interpreter.allocate_tensors()
-            current = chunk.shape[0]
-        interpreter.set_tensor(input_index, chunk)
-        interpreter.invoke()
-        chunks.append(interpreter.get_tensor(output_index).copy())
-    return np.concatenate(chunks)
-
-
 def export_robust(
     member_runs: list[str | Path], out_dir: str | Path, *, external_sets: dict[str, str] | None = None
 ) -> dict:
@@ -98,23 +80,26 @@ def export_robust(
 
     data = load_labelled_set(config.data_dir, config.split_csv, seed=config.seed)
     _, val_x, val_y = cached_split(data, "val", config)
-    test_paths, test_x, test_y = cached_split(data, "test", config)
+    _, test_x, test_y = cached_split(data, "test", config)
+
+    def runtime_probabilities(images: np.ndarray) -> np.ndarray:
+        return softmax(litert_outputs(content, images, len(classes))[0])
+
+    val_probabilities = runtime_probabilities(val_x)
     keras_val = np.asarray(model.predict(val_x[:64].astype(np.float32), verbose=0))
-    agreement = float(np.abs(softmax(keras_val) - softmax(_run_litert(content, val_x[:64]))).max())
+    agreement = float(np.abs(softmax(keras_val) - val_probabilities[:64]).max())
     if agreement > WEIGHT_TOLERANCE[weights]:
         raise RuntimeError(f"LiteRT and Keras disagree by {agreement:.2e} (> {WEIGHT_TOLERANCE[weights]:g})")
     # The output already is a log-probability of an average: no temperature is fitted on PBC, whose cells
     # never reach this model in the app.
-    val_report = evaluation_summary(softmax(_run_litert(content, val_x)), val_y, classes)
-    test_report = evaluation_summary(softmax(_run_litert(content, test_x)), test_y, classes)
+    val_report = evaluation_summary(val_probabilities, val_y, classes)
+    test_report = evaluation_summary(runtime_probabilities(test_x), test_y, classes)
     external: dict[str, dict] = {}
-    from wbc_desktop.core.canonical import model_view
-
     for label, folder in (external_sets or {}).items():
         other = load_labelled_set(folder, None)
         images = np.stack([model_view(load_image(p), config.image_size, config.view) for p in other.paths])
         targets = np.array([classes.index(name) for name in other.labels])
-        external[label] = evaluation_summary(softmax(_run_litert(content, images)), targets, classes)
+        external[label] = evaluation_summary(runtime_probabilities(images), targets, classes)
         external[label]["folder"] = str(folder)
 
     atomic_write_bytes(out_dir / ROBUST_FILE, content)
@@ -160,7 +145,6 @@ def export_robust(
     print(f"ensemble of {len(members)}: PBC val {val_report['accuracy']:.4f}, test {test_report['accuracy']:.4f}")
     for label, report in external.items():
         print(f"  {label}: {report['accuracy']:.4f}")
-    del test_paths
     return metrics
 
 
