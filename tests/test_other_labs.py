@@ -193,10 +193,26 @@ def test_adapt_finetune_profile_carries_its_own_model(tmp_path, capsys):
     assert profile.model["dihedral"] is True  # its calls average each cell's 8 flips and turns
     tuned_logits, _ = classifier.tuned.logits_and_features(images, dihedral=True)
     base_logits, _ = base.logits_and_features(images)
-    assert np.allclose(probabilities, softmax(tuned_logits, profile.head.temperature), atol=1e-6)
+    app_probabilities, app_domain = base.analyse(images)  # the app's own calls: these cells go to the robust model
+    tuned_probabilities = softmax(tuned_logits, profile.head.temperature)
+    assert profile.model["app_weight"] == 0.5 and "tuned_model_accuracy" in profile.validation
+    assert np.allclose(probabilities, 0.5 * tuned_probabilities + 0.5 * app_probabilities, atol=1e-6)
     assert not np.allclose(tuned_logits, base_logits, atol=1e-3)  # the calls come from the tuned model...
-    assert np.allclose(domain, base.analyse(images)[1])  # ...the warning still measures against the training data
+    assert not np.allclose(probabilities, app_probabilities, atol=1e-3)  # ...not from the app's alone...
+    assert np.allclose(domain, app_domain)  # ...and the warning still measures against the training data
     assert main(["evaluate", str(verified), "--profile", str(out)]) == 0
+
+    # A profile made before the blend (no app_weight) keeps making its calls with the tuned model alone.
+    saved = json.loads((out / "profile.json").read_text())
+    saved["model"].pop("app_weight")
+    (out / "profile.json").write_text(json.dumps(saved))
+    assert np.allclose(load_with_profile(base, out).analyse(images)[0], tuned_probabilities, atol=1e-6)
+    saved["model"]["app_weight"] = 1.5
+    (out / "profile.json").write_text(json.dumps(saved))
+    with pytest.raises(ProfileError, match="app_weight"):
+        load_with_profile(base, out)
+    saved["model"]["app_weight"] = 0.5
+    (out / "profile.json").write_text(json.dumps(saved))
 
     tuned_manifest = json.loads((out / "model" / "manifest.json").read_text())
     assert tuned_manifest["fine_tuned_from"] == base.sha256 and "domain" not in tuned_manifest

@@ -158,7 +158,13 @@ class LiteRTClassifier:
     def analyse(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities and out-of-domain scores in one pass. Cells scored foreign (:meth:`routed`) get the
         stain-robust model's probabilities: this model's are only trustworthy on cells like its training data."""
-        logits, features = self.logits_and_features(images)
+        if len(images) == 0:
+            return np.zeros((0, len(self.classes)), np.float32), None
+        return self.analyse_batch(images, self.prepare(images))
+
+    def analyse_batch(self, images: Sequence[np.ndarray], batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`analyse` for images whose model view (:meth:`prepare`) is already computed."""
+        logits, features = self.outputs_of(batch)
         probabilities = softmax(logits, self.temperature)
         scores = self.domain_scores(images, features)
         foreign = np.flatnonzero(self.routed(scores))
