@@ -6,7 +6,8 @@ possible) and measure accuracy on the remaining crops, against the bundled model
 
 ``finetune`` runs the same :func:`wbc_desktop.training.finetune.fine_tune` as ``adapt --head finetune`` (needs the
 ``train`` extra) and reports each split from one view of a cell, averaged over its 8 flips and turns, and those
-averaged with the app's own calls (what the profile does: :func:`wbc_desktop.inference.profile.blend_with_app`).
+averaged with the stain-robust model's calls on the cells the app routes to it (what the profile does:
+:func:`wbc_desktop.inference.profile.blend_with_robust`).
 Without the held-back check ``adapt`` also runs, so one fit per seed.
 """
 
@@ -152,7 +153,7 @@ def write_split(data, size: int, seed: int, out: Path) -> None:
 def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
     from wbc_desktop.inference.base import softmax
     from wbc_desktop.inference.manifest import KERAS_FILE
-    from wbc_desktop.inference.profile import app_calls, blend_with_app
+    from wbc_desktop.inference.profile import app_calls, blend_with_robust
     from wbc_desktop.training.finetune import (
         FineTuneConfig,
         fine_tune,
@@ -162,7 +163,8 @@ def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
     )
 
     images, _ = read_lab_cells([data.paths[i] for i in kept], base.manifest.input_size, base.manifest.view)
-    app, _ = app_calls(base, [data.paths[i] for i in kept])
+    app, foreign, _ = app_calls(base, [data.paths[i] for i in kept])
+    print(f"{int(foreign.sum())} of {len(foreign)} crops go to the stain-robust model")
     replay = read_replay_cells(base.model_dir, base.classes)
     for size in args.sizes:
         single, dihedral, blended = [], [], []
@@ -175,7 +177,8 @@ def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
             logits = keras_logits(tuned, images[rest], True)
             predicted = logits.argmax(axis=1)
             dihedral.append(float(np.mean(predicted == targets[rest])))
-            profile_calls = blend_with_app(softmax(logits), app[rest], config.app_weight).argmax(axis=1)
+            profile_calls = blend_with_robust(softmax(logits), app[rest], foreign[rest], config.robust_weight)
+            profile_calls = profile_calls.argmax(axis=1)
             blended.append(float(np.mean(profile_calls == targets[rest])))
             if args.montage and len(single) == 1 and size == args.sizes[0]:
                 eosinophil, neutrophil = (list(base.classes).index(name) for name in ("eosinophil", "neutrophil"))
@@ -183,12 +186,12 @@ def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
                 save_montage([data.paths[kept[i]] for i in wrong[:24]], args.montage)
             print(
                 f"  {size} cells, seed {seed}: {single[-1]:.4f} one view, {dihedral[-1]:.4f} 8 views, "
-                f"{blended[-1]:.4f} with the app's calls",
+                f"{blended[-1]:.4f} with the stain-robust calls",
                 flush=True,
             )
         print(
             f"fine-tune on {size:>3} verified crops: accuracy on the other {len(targets) - size} crops "
-            f"{np.mean(blended):.4f} as the profile calls them, with the app's calls "
+            f"{np.mean(blended):.4f} as the profile calls them, with the stain-robust calls "
             f"({', '.join(f'{a:.4f}' for a in blended)}); the tuned model alone {np.mean(dihedral):.4f} "
             f"averaged over 8 views, {np.mean(single):.4f} from one view",
             flush=True,

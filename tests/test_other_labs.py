@@ -193,25 +193,32 @@ def test_adapt_finetune_profile_carries_its_own_model(tmp_path, capsys):
     assert profile.model["dihedral"] is True  # its calls average each cell's 8 flips and turns
     tuned_logits, _ = classifier.tuned.logits_and_features(images, dihedral=True)
     base_logits, _ = base.logits_and_features(images)
-    app_probabilities, app_domain = base.analyse(images)  # the app's own calls: these cells go to the robust model
+    robust_probabilities, app_domain = base.analyse(images)
+    assert base.routed(app_domain).all()  # these BCCD cells look foreign: the app's calls are the robust model's
     tuned_probabilities = softmax(tuned_logits, profile.head.temperature)
-    assert profile.model["app_weight"] == 0.5 and "tuned_model_accuracy" in profile.validation
-    assert np.allclose(probabilities, 0.5 * tuned_probabilities + 0.5 * app_probabilities, atol=1e-6)
+    assert profile.model["robust_weight"] == 0.5 and "tuned_model_accuracy" in profile.validation
+    assert np.allclose(probabilities, 0.5 * tuned_probabilities + 0.5 * robust_probabilities, atol=1e-6)
     assert not np.allclose(tuned_logits, base_logits, atol=1e-3)  # the calls come from the tuned model...
-    assert not np.allclose(probabilities, app_probabilities, atol=1e-3)  # ...not from the app's alone...
+    assert not np.allclose(probabilities, robust_probabilities, atol=1e-3)  # ...not from the robust one alone...
     assert np.allclose(domain, app_domain)  # ...and the warning still measures against the training data
+    # Cells like the training data get the tuned model's calls alone: the bundled model's are what it corrects.
+    pbc_images = [load_image(path) for path in sorted(PBC.rglob("*.jpg"))[:4]]
+    assert not base.routed(base.analyse(pbc_images)[1]).any()
+    pbc_tuned, _ = classifier.tuned.logits_and_features(pbc_images, dihedral=True)
+    pbc_calls = classifier.analyse(pbc_images)[0]
+    assert np.allclose(pbc_calls, softmax(pbc_tuned, profile.head.temperature), atol=1e-6)
     assert main(["evaluate", str(verified), "--profile", str(out)]) == 0
 
-    # A profile made before the blend (no app_weight) keeps making its calls with the tuned model alone.
+    # A profile made before the blend (no robust_weight) keeps making its calls with the tuned model alone.
     saved = json.loads((out / "profile.json").read_text())
-    saved["model"].pop("app_weight")
+    saved["model"].pop("robust_weight")
     (out / "profile.json").write_text(json.dumps(saved))
     assert np.allclose(load_with_profile(base, out).analyse(images)[0], tuned_probabilities, atol=1e-6)
-    saved["model"]["app_weight"] = 1.5
+    saved["model"]["robust_weight"] = 1.5
     (out / "profile.json").write_text(json.dumps(saved))
-    with pytest.raises(ProfileError, match="app_weight"):
+    with pytest.raises(ProfileError, match="robust_weight"):
         load_with_profile(base, out)
-    saved["model"]["app_weight"] = 0.5
+    saved["model"]["robust_weight"] = 0.5
     (out / "profile.json").write_text(json.dumps(saved))
 
     tuned_manifest = json.loads((out / "model" / "manifest.json").read_text())

@@ -93,7 +93,7 @@ def _report(profile, out) -> int:
     if "accuracy" in validation:
         print(f"held-back accuracy: {validation['accuracy']:.4f}")
     if validation.get("tuned_model_accuracy") is not None:
-        print(f"the fine-tuned model alone, without the app's calls: {validation['tuned_model_accuracy']:.4f}")
+        print(f"the fine-tuned model alone, without the stain-robust calls: {validation['tuned_model_accuracy']:.4f}")
     if validation.get("bundled_accuracy") is not None:
         print(f"the model without a profile on the same cells: {validation['bundled_accuracy']:.4f}")
     if profile_is_worse(validation):

@@ -112,7 +112,7 @@ class Profile:
     validation: dict = field(default_factory=dict)
     created: str = ""
     cells: int = 0
-    # a fine-tuned profile's own model: {"folder", "sha256", "dihedral", "app_weight"} (else the base's)
+    # a fine-tuned profile's own model: {"folder", "sha256", "dihedral", "robust_weight"} (else the base's)
     model: dict | None = None
     folder: Path | None = None  # where the profile was loaded from
 
@@ -166,21 +166,21 @@ def unpack_cells(path: Path) -> tuple[np.ndarray, list[str]]:
 
 def _model_reference(value) -> dict | None:
     """A fine-tuned profile's model entry, checked: a folder name inside the profile, a sha256, whether its
-    calls average the 8 flips and turns of each cell, and how much the app's own calls count in the profile's
-    (``app_weight``, 0 to 1; 0 for profiles made before it existed: the tuned model alone)."""
+    calls average the 8 flips and turns of each cell, and the stain-robust model's share in its calls on cells
+    that look foreign (``robust_weight``, 0 to 1; 0 for profiles made before it existed: the tuned model alone)."""
     if value is None:
         return None
     folder, digest = str(value["folder"]), str(value["sha256"]).lower()
     if Path(folder).name != folder or folder in ("", ".", ".."):
         raise ValueError("the profile's model must be a folder inside the profile")
-    app_weight = float(value.get("app_weight", 0.0))
-    if not 0.0 <= app_weight <= 1.0:
-        raise ValueError(f"the profile's app_weight must lie between 0 and 1, not {app_weight}")
+    robust_weight = float(value.get("robust_weight", 0.0))
+    if not 0.0 <= robust_weight <= 1.0:
+        raise ValueError(f"the profile's robust_weight must lie between 0 and 1, not {robust_weight}")
     return {
         "folder": folder,
         "sha256": digest,
         "dihedral": bool(value.get("dihedral", False)),
-        "app_weight": app_weight,
+        "robust_weight": robust_weight,
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +14,9 @@ from wbc_desktop.inference.base import softmax
 class ProfileClassifier:
     """Base model features -> the lab's head -> calibrated probabilities.
 
-    A fine-tuned profile's own model makes the calls, averaged with the app's own calls (the base model's, or
-    the stain-robust model's for cells that look foreign) by the profile's ``app_weight``; the out-of-domain
-    score still comes from the base model, whose training data it describes (one more pass per batch)."""
+    A fine-tuned profile's own model makes the calls; on cells that look foreign they are averaged with the
+    stain-robust model's by the profile's ``robust_weight``. The out-of-domain score still comes from the base
+    model, whose training data it describes (one more pass per batch)."""
 
     def __init__(self, base, profile: Profile):
         if base.feature_size is None:
@@ -50,19 +50,27 @@ class ProfileClassifier:
             logits, features = self.tuned.outputs_of(batch, dihedral=self.profile.model["dihedral"])
         probabilities = softmax(self.profile.head.logits(features, logits), self.profile.head.temperature)
         if self.tuned is not None:
-            probabilities = blend_with_app(probabilities, app_probabilities, self.profile.model["app_weight"])
+            probabilities = blend_with_robust(
+                probabilities, app_probabilities, self.base.routed(domain), self.profile.model["robust_weight"]
+            )
         return probabilities, domain
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return self.analyse(images)[0]
 
 
-def blend_with_app(tuned: np.ndarray, app: np.ndarray, app_weight: float) -> np.ndarray:
-    """A fine-tuned profile's calls: its model's probabilities averaged with the app's own.
+def blend_with_robust(tuned: np.ndarray, app: np.ndarray, foreign: np.ndarray, robust_weight: float) -> np.ndarray:
+    """A fine-tuned profile's calls: its model's probabilities, averaged on the ``foreign`` cells with the app's
+    own calls there, which are the stain-robust model's.
 
-    Two models that err differently: on BCCD crops, averaging a profile tuned on 50 cells with the app's
-    stain-robust calls was right more often in 9 of 12 splits (0.849 against 0.843, docs/figures.md)."""
-    return tuned if app_weight == 0.0 else (1.0 - app_weight) * tuned + app_weight * app
+    Two models that err differently: on BCCD crops (all foreign), averaging a profile tuned on 50 cells with
+    the stain-robust calls was right more often in 9 of 12 splits (0.849 against 0.843, docs/figures.md). On
+    cells that look like the training data the app's calls are the bundled model's, which the profile was
+    tuned to correct, so they are left to the tuned model."""
+    blended = np.array(tuned, copy=True)
+    rows = np.flatnonzero(foreign) if robust_weight > 0.0 else []
+    blended[rows] = (1.0 - robust_weight) * tuned[rows] + robust_weight * app[rows]
+    return blended
 
 
 def _tuned_model(profile: Profile, base):
@@ -119,12 +127,12 @@ def read_outputs(
 MIN_CELLS_TO_COMPARE = 20  # fewer held-back cells cannot tell a profile from the model without one
 
 
-def app_calls(base, paths: Sequence[Path], batch: int = 16) -> tuple[np.ndarray, list[int]]:
-    """The app's own probabilities without a profile (the stain-robust model's included) for each readable
-    image, and the indices of those."""
+def app_calls(base, paths: Sequence[Path], batch: int = 16) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The app's own probabilities without a profile for each readable image, which of them the stain-robust
+    model made (cells that look foreign), and the indices of those images."""
     from wbc_desktop.core.images import ImageLoadError, load_image
 
-    probabilities, kept = [], []
+    probabilities, foreign, kept = [], [], []
     for start in range(0, len(paths), batch):
         images = []
         for index in range(start, min(start + batch, len(paths))):
@@ -134,13 +142,17 @@ def app_calls(base, paths: Sequence[Path], batch: int = 16) -> tuple[np.ndarray,
             except ImageLoadError:
                 continue
         if images:
-            probabilities.append(base.analyse(images)[0])
-    return (np.concatenate(probabilities) if probabilities else np.zeros((0, len(base.classes)))), kept
+            batch_probabilities, scores = base.analyse(images)
+            probabilities.append(batch_probabilities)
+            foreign.append(base.routed(scores) if scores is not None else np.zeros(len(images), dtype=bool))
+    if not probabilities:
+        return np.zeros((0, len(base.classes))), np.zeros(0, dtype=bool), kept
+    return np.concatenate(probabilities), np.concatenate(foreign), kept
 
 
 def app_accuracy(base, paths: Sequence[Path], labels: Sequence[str], batch: int = 16) -> float | None:
     """Accuracy of the app without a profile on these cells (None when no cell can be read)."""
-    probabilities, kept = app_calls(base, paths, batch)
+    probabilities, _, kept = app_calls(base, paths, batch)
     if not kept:
         return None
     return float(
@@ -163,19 +175,18 @@ def held_back_report(
     targets: np.ndarray,
     classes: list[str],
     validation: dict,
-    app_probabilities: np.ndarray | None = None,
-    app_weight: float = 0.0,
+    blend: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> float:
     """Record a profile's accuracy on its held-back cells in ``validation``; returns the temperature fitted on
-    them (1.0 for fewer than 20 cells, too few to fit it). With ``app_probabilities`` the profile's calls are
-    its logits' blended with the app's (:func:`blend_with_app`), as the profile will make them."""
+    them (1.0 for fewer than 20 cells, too few to fit it). ``blend`` turns the tuned model's probabilities into
+    the profile's calls (:func:`blend_with_robust`), as the profile will make them."""
     from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 
     temperature = fit_temperature(logits, targets) if len(targets) >= 20 else 1.0
     probabilities = softmax(logits, temperature)
-    if app_probabilities is not None:
+    if blend is not None:
         validation["tuned_model_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == targets))
-        probabilities = blend_with_app(probabilities, app_probabilities, app_weight)
+        probabilities = blend(probabilities)
     report = evaluation_summary(probabilities, targets, classes)
     validation.update(
         accuracy=report["accuracy"],
