@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -97,13 +97,13 @@ def load_with_profile(base, profile_dir: str | Path | None):
     return base if profile_dir is None else ProfileClassifier(base, load_profile(profile_dir))
 
 
-def read_outputs(
-    base, paths: Sequence[Path], batch: int = 16, on_progress=None
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """The bundled model's raw logits and pooled features of each readable image, and the indices of those."""
+def _readable_batches(
+    paths: Sequence[Path], batch: int, on_progress: Callable[[int, int], None] | None = None
+) -> Iterator[tuple[list[np.ndarray], list[int]]]:
+    """The readable images among ``paths``, ``batch`` paths at a time, with their indices (unreadable files are
+    skipped; a batch with none readable is not yielded). ``on_progress(done, total)`` follows each batch."""
     from wbc_desktop.core.images import ImageLoadError, load_image
 
-    logits, features, kept = [], [], []
     for start in range(0, len(paths), batch):
         images, indices = [], []
         for index in range(start, min(start + batch, len(paths))):
@@ -113,12 +113,21 @@ def read_outputs(
             except ImageLoadError:
                 continue
         if images:
-            batch_logits, batch_features = base.logits_and_features(images)
-            logits.append(batch_logits)
-            features.append(batch_features)
-            kept.extend(indices)
+            yield images, indices
         if on_progress is not None:
             on_progress(min(start + batch, len(paths)), len(paths))
+
+
+def read_outputs(
+    base, paths: Sequence[Path], batch: int = 16, on_progress=None
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The bundled model's raw logits and pooled features of each readable image, and the indices of those."""
+    logits, features, kept = [], [], []
+    for images, indices in _readable_batches(paths, batch, on_progress):
+        batch_logits, batch_features = base.logits_and_features(images)
+        logits.append(batch_logits)
+        features.append(batch_features)
+        kept.extend(indices)
     if not features:
         return np.zeros((0, len(base.classes))), np.zeros((0, base.feature_size or 0)), kept
     return np.concatenate(logits), np.concatenate(features), kept
@@ -130,21 +139,12 @@ MIN_CELLS_TO_COMPARE = 20  # fewer held-back cells cannot tell a profile from th
 def app_calls(base, paths: Sequence[Path], batch: int = 16) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """The app's own probabilities without a profile for each readable image, which of them the stain-robust
     model made (cells that look foreign), and the indices of those images."""
-    from wbc_desktop.core.images import ImageLoadError, load_image
-
     probabilities, foreign, kept = [], [], []
-    for start in range(0, len(paths), batch):
-        images = []
-        for index in range(start, min(start + batch, len(paths))):
-            try:
-                images.append(load_image(paths[index]))
-                kept.append(index)
-            except ImageLoadError:
-                continue
-        if images:
-            batch_probabilities, scores = base.analyse(images)
-            probabilities.append(batch_probabilities)
-            foreign.append(base.routed(scores) if scores is not None else np.zeros(len(images), dtype=bool))
+    for images, indices in _readable_batches(paths, batch):
+        batch_probabilities, scores = base.analyse(images)
+        probabilities.append(batch_probabilities)
+        foreign.append(base.routed(scores) if scores is not None else np.zeros(len(images), dtype=bool))
+        kept.extend(indices)
     if not probabilities:
         return np.zeros((0, len(base.classes))), np.zeros(0, dtype=bool), kept
     return np.concatenate(probabilities), np.concatenate(foreign), kept
