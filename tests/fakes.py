@@ -14,6 +14,7 @@ class FakeClassifier:
 
     name, version, sha256 = "fake", "0", "0" * 64
     review_threshold = 0.9
+    view_spec = None  # the pipeline hands it the decoded images (predict)
 
     def __init__(self, delay: float = 0.0, confidence: float = 0.95):
         self.classes = MODEL_ORDER

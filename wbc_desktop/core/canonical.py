@@ -42,10 +42,11 @@ def _otsu(values: np.ndarray, bins: int = 64) -> float:
     return float(centres[int(np.argmax(between[:-1]))])
 
 
-def nucleus_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
-    """The central nucleus' box ``(x0, y0, x1, y1)`` in the image's pixels, or ``None`` if none stands out."""
+def nucleus_box(rgb: np.ndarray, pil: Image.Image | None = None) -> tuple[float, float, float, float] | None:
+    """The central nucleus' box ``(x0, y0, x1, y1)`` in the image's pixels, or ``None`` if none stands out.
+    ``pil`` (here and below): the same pixels as a Pillow image, when the caller has one."""
     scale = WORK_SIDE / max(rgb.shape[:2])
-    excess = smoothed_excess(rgb, scale)
+    excess = smoothed_excess(rgb, scale, pil)
     if float(excess.max() - excess.min()) < 20.0:
         return None
     labels, count = label_components(closed(excess > _otsu(excess.ravel()), 5))
@@ -64,10 +65,10 @@ def nucleus_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     return tuple(float(v) / scale for v in best)  # type: ignore[return-value]
 
 
-def frame_on_nucleus(rgb: np.ndarray) -> np.ndarray:
+def frame_on_nucleus(rgb: np.ndarray, pil: Image.Image | None = None) -> np.ndarray:
     """A square crop of ``FRAME`` x the nucleus box, centred on it; the whole image if no nucleus is found."""
     height, width = rgb.shape[:2]
-    box = nucleus_box(rgb)
+    box = nucleus_box(rgb, pil)
     if box is None:
         cx, cy, side = width / 2.0, height / 2.0, max(width, height)
     else:
@@ -89,29 +90,49 @@ def frame_on_nucleus(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
+def _percentile_of_bytes(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) of uint8 values, from their histogram: no sort."""
+    cumulative = np.cumsum(np.bincount(values, minlength=256))
+    position = q / 100.0 * (len(values) - 1)
+    below, above = int(np.floor(position)), int(np.ceil(position))
+    low, high = np.searchsorted(cumulative, [below + 1, above + 1])  # the value at each rank of the sorted list
+    return float(low + (high - low) * (position - below))
+
+
 def optical_density(rgb: np.ndarray, white: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel optical density ``(N, 3)`` against ``white``, by default the image's own (99th percentile of
-    each channel)."""
-    data = rgb.reshape(-1, 3).astype(np.float64)
+    each channel). uint8 images (every cell) take a table of 256 logarithms a channel instead of one a pixel."""
+    data = rgb.reshape(-1, 3)
     if white is None:
-        white = np.maximum(np.percentile(data, 99, axis=0), 1.0)
-    return np.clip(-np.log((data + 1.0) / (white + 1.0)), 0.0, None)
+        if data.dtype == np.uint8:
+            white = np.array([max(_percentile_of_bytes(data[:, c], 99), 1.0) for c in range(3)])
+        else:
+            white = np.maximum(np.percentile(data.astype(np.float64), 99, axis=0), 1.0)
+    if data.dtype == np.uint8:  # the same expression, once per byte value and channel, then looked up
+        table = -np.log((np.arange(256.0)[:, None] + 1.0) / (np.asarray(white, dtype=np.float64) + 1.0))
+        density = np.take_along_axis(table, data.astype(np.intp), axis=0)
+    else:
+        density = -np.log((data.astype(np.float64) + 1.0) / (white + 1.0))
+    return np.clip(density, 0.0, None, out=density)
 
 
-def nuclear_weight(density: np.ndarray) -> np.ndarray:
+def nuclear_weight(density: np.ndarray, total: np.ndarray | None = None) -> np.ndarray:
     """Per pixel, 0..1: how much of its optical density is the nuclear (azure) stain, which absorbs red light.
 
     Eosin (red cells, eosinophil granules) absorbs green and blue but little red; the nuclear stain absorbs red
-    and green. The red share of the density tells them apart in both labs.
+    and green. The red share of the density tells them apart in both labs. ``total`` is ``density.sum(1)`` when
+    the caller has it.
     """
-    red_share = density[:, 0] / np.maximum(density.sum(axis=1), 1e-6)
+    total = density.sum(axis=1) if total is None else total
+    red_share = density[:, 0] / np.maximum(total, 1e-6)
     return np.clip((red_share - NUCLEAR_RED_SHARE[0]) / (NUCLEAR_RED_SHARE[1] - NUCLEAR_RED_SHARE[0]), 0.0, 1.0)
 
 
-def stain_strength(density: np.ndarray) -> float:
+def stain_strength(density: np.ndarray, weight: np.ndarray | None = None) -> float:
     """How dark the nuclear stain is: the 95th percentile of total optical density over nucleus-like pixels."""
     total = density.sum(axis=1)
-    nuclear = total[nuclear_weight(density) > 0.5]
+    weight = nuclear_weight(density, total) if weight is None else weight
+    nuclear = total[weight > 0.5]
     return float(np.percentile(nuclear if len(nuclear) >= 20 else total, 95))
 
 
@@ -123,44 +144,51 @@ def normalise_stain(rgb: np.ndarray) -> np.ndarray:
     density and hue; scaling everything alike had turned BCCD's red cells into eosinophil-like orange blobs.
     """
     density = optical_density(rgb)
-    strength = stain_strength(density)
+    weight = nuclear_weight(density)  # once for the strength and the rescaling: it is a third of the cost
+    strength = stain_strength(density, weight)
     if strength < 0.05:  # blank image: nothing to normalise
         return rgb
     scale = float(np.clip(REFERENCE_STRENGTH / strength, 0.25, 5.0)) ** NORMALISE_POWER
-    return rescale_stains(density, 1.0, scale, rgb.shape)
+    return rescale_stains(density, 1.0, scale, rgb.shape, weight)
 
 
 def rescale_stains(
-    density: np.ndarray, eosin: float | np.ndarray, nuclear: float, shape: tuple[int, ...]
+    density: np.ndarray,
+    eosin: float | np.ndarray,
+    nuclear: float,
+    shape: tuple[int, ...],
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw ``density`` on the reference background, each pixel's density multiplied by a factor between
     ``eosin`` and ``nuclear`` according to its nuclear share (normalisation here, stain jitter in training).
     ``eosin`` may be one factor per channel (R, G, B), which changes the eosin stain's hue too."""
     eosin = np.asarray(eosin, dtype=np.float64).reshape(1, -1)
-    factor = eosin + (nuclear - eosin) * nuclear_weight(density)[:, None]
+    weight = nuclear_weight(density) if weight is None else weight
+    factor = eosin + (nuclear - eosin) * weight[:, None]
     out = WHITE * np.exp(-density * factor)
     return np.clip(out, 0, 255).astype(np.uint8).reshape(shape)
 
 
-def framed_view(rgb: np.ndarray, size: int) -> np.ndarray:
+def framed_view(rgb: np.ndarray, size: int, pil: Image.Image | None = None) -> np.ndarray:
     """The cell framed on its nucleus and resized to ``size`` x ``size``, before stain normalisation."""
-    framed = frame_on_nucleus(rgb)
+    framed = frame_on_nucleus(rgb, pil)
     return np.asarray(Image.fromarray(framed).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def canonical_cell(rgb: np.ndarray, size: int) -> np.ndarray:
+def canonical_cell(rgb: np.ndarray, size: int, pil: Image.Image | None = None) -> np.ndarray:
     """The model's view of a single-cell image: framed on the nucleus, resized to ``size``, stain-normalised."""
-    return normalise_stain(framed_view(rgb, size))
+    return normalise_stain(framed_view(rgb, size, pil))
 
 
 CANONICAL_REVISION = 2  # part of training caches' names: bump it whenever the canonical view's output changes
 VIEWS = ("resize", "canonical")  # "resize": the whole image as it is (models before 2.0); "canonical": above
 
 
-def model_view(rgb: np.ndarray, size: int, view: str = "resize") -> np.ndarray:
-    """What the model is fed for one RGB image, as named by its manifest's ``view``; training uses the same."""
+def model_view(rgb: np.ndarray, size: int, view: str = "resize", pil: Image.Image | None = None) -> np.ndarray:
+    """What the model is fed for one RGB image, as named by its manifest's ``view``; training uses the same.
+    ``pil``: the same pixels as a Pillow image, when the caller has one (saves a conversion)."""
     if view == "canonical":
-        return canonical_cell(rgb, size)
+        return canonical_cell(rgb, size, pil)
     if view == "resize":
         return resize_for_model(rgb, size)
     raise ValueError(f"unknown model view {view!r} (known: {', '.join(VIEWS)})")

@@ -23,9 +23,11 @@ STATS_SIDE = 64
 BATCH_SIZE = 20
 
 
-def colour_statistics(rgb: np.ndarray) -> np.ndarray:
-    """8 numbers: mean and std of R, G, B (0..1) and mean of the r and g chromaticities, on a 64 px copy."""
-    small = np.asarray(Image.fromarray(rgb).resize((STATS_SIDE, STATS_SIDE), Image.Resampling.BILINEAR), np.float64)
+def colour_statistics(rgb: np.ndarray, pil: Image.Image | None = None) -> np.ndarray:
+    """8 numbers: mean and std of R, G, B (0..1) and mean of the r and g chromaticities, on a 64 px copy.
+    ``pil``: the same pixels as a Pillow image, when the caller has one."""
+    image = Image.fromarray(rgb) if pil is None else pil
+    small = np.asarray(image.resize((STATS_SIDE, STATS_SIDE), Image.Resampling.BILINEAR), np.float64)
     pixels = small.reshape(-1, 3) / 255.0
     total = pixels.sum(axis=1, keepdims=True) + 1e-6
     chroma = pixels / total

@@ -1,14 +1,28 @@
 """The one-way walk from paths to classified cells, as a generator: each yield is a progress tick and a
-cancel point, for the CLI's progress bar and the GUI's worker alike."""
+cancel point, for the CLI's progress bar and the GUI's worker alike.
+
+Preparing a cell (decoding, finding the WBCs of a field, the model's view, colour statistics) costs about three
+times what the model does, so it runs ahead of the model on a small thread pool: Pillow and NumPy release the
+GIL for most of that work (measured on 2 cores: 2 threads prepare 1.6x as many cells a second as one; processes
+did 1.9x but must pickle every decoded image, start interpreters and cannot take the window's loader). Results
+stay in input order and memory stays bounded (at most ``2 x batch_size`` images prepared ahead).
+"""
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from wbc_desktop.core.canonical import model_view
+from wbc_desktop.core.domain import colour_statistics
 from wbc_desktop.core.fields import SINGLE_CELL_MAX_SIDE, crop_cell, find_wbcs, looks_like_field
 from wbc_desktop.core.images import ImageLoadError, load_image
 
@@ -43,6 +57,16 @@ class CellResult:
         return max(self.probabilities.values()) if self.probabilities else 0.0
 
 
+@dataclass(frozen=True)
+class ViewSpec:
+    """What a classifier needs of each cell besides its pixels, computed where the cell is prepared: the model's
+    input (``size`` px in the manifest's ``view``) and, for the out-of-domain score, the colour statistics."""
+
+    size: int
+    view: str
+    colours: bool
+
+
 @dataclass
 class _Pending:
     path: Path
@@ -51,6 +75,13 @@ class _Pending:
     source: Path | None = None
     box: list[int] | None = None
     first: bool = True
+    view: np.ndarray | None = None  # the model's input (ViewSpec), uint8
+    colours: np.ndarray | None = None
+
+
+def default_workers() -> int:
+    """Preparation threads: one per core (the model's own threads wait on them most of the time)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def expand(path: Path, image: np.ndarray, mode: str) -> list[_Pending]:
@@ -70,6 +101,51 @@ def expand(path: Path, image: np.ndarray, mode: str) -> list[_Pending]:
     ]
 
 
+def prepare(path: Path, mode: str, loader: Callable[[Path], np.ndarray], spec: ViewSpec | None) -> list[_Pending]:
+    """Everything about one input image that does not need the model: decoded, split into cells, and each cell's
+    model view and colour statistics when ``spec`` asks for them. Never raises: errors become pending items."""
+    try:
+        items = expand(path, loader(path), mode)
+    except ImageLoadError as error:
+        return [_Pending(path, None, str(error))]
+    except Exception as error:  # unexpected decoder failures are per-file too
+        return [_Pending(path, None, f"image cannot be read: {error}")]
+    if spec is not None:
+        for item in items:
+            if item.image is None:
+                continue
+            try:
+                pil = Image.fromarray(item.image)  # once for both uses: it costs as much as decoding the JPEG
+                item.view = model_view(item.image, spec.size, spec.view, pil)
+                item.colours = colour_statistics(item.image, pil) if spec.colours else None
+            except Exception as error:  # e.g. an image too odd to frame: that cell, not the batch, fails
+                item.image, item.error = None, f"cell cannot be prepared: {error}"
+    return items
+
+
+def prepared_in_order(
+    paths: Iterable[Path], work: Callable[[Path], list[_Pending]], workers: int, ahead: int
+) -> Iterator[list[_Pending]]:
+    """``work(path)`` for each path, in input order, on ``workers`` threads with at most ``ahead`` in flight
+    (one thread already overlaps preparation with the model); inline with 0. Closing the generator (a cancel)
+    drops the queued work at once."""
+    if workers <= 0:
+        for path in paths:
+            yield work(Path(path))
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="wbc-prepare")
+    in_flight: deque[Future] = deque()
+    try:
+        for path in paths:
+            in_flight.append(pool.submit(work, Path(path)))
+            if len(in_flight) >= ahead:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a running item finishes in the background (ms)
+
+
 def classify_iter(
     paths: Iterable[Path],
     classifier,
@@ -77,16 +153,20 @@ def classify_iter(
     batch_size: int = 16,
     loader: Callable[[Path], np.ndarray] = load_image,
     mode: str = "cell",
+    workers: int | None = None,
 ) -> Iterator[CellResult]:
     """Yield one :class:`CellResult` per cell, in order. Bad files become results with ``error`` set.
 
     ``mode`` is ``cell`` (each image is one cell), ``field`` (find the WBCs in each image) or ``auto`` (decide
-    per image). Images are decoded one batch at a time, so memory stays bounded by ``batch_size`` whatever the
-    number of paths (which may be a lazy iterator).
+    per image). Images are prepared on ``workers`` threads (default: one per core; 0: in this thread) at most
+    two batches ahead of the model, so memory stays bounded whatever the number of paths (which may be a lazy
+    iterator). The results do not depend on ``workers``.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     classes = tuple(classifier.classes)
+    spec: ViewSpec | None = classifier.view_spec
+    workers = default_workers() if workers is None else workers
     pending: list[_Pending] = []
 
     def flush() -> Iterator[CellResult]:
@@ -97,8 +177,10 @@ def classify_iter(
         if good:
             try:
                 images = [image for _, image in good]
-                if hasattr(classifier, "analyse"):
-                    predicted, scores = classifier.analyse(images)
+                if spec is not None:
+                    views = np.stack([pending[i].view for i, _ in good])
+                    colours = np.stack([pending[i].colours for i, _ in good]) if spec.colours else None
+                    predicted, scores = classifier.analyse_prepared(images, views, colours)
                     if scores is not None:
                         domain = {i: float(score) for (i, _), score in zip(good, scores, strict=True)}
                 else:
@@ -118,14 +200,9 @@ def classify_iter(
                 yield CellResult(item.path, error=error, source=item.source, box=item.box, first_of_image=item.first)
         pending.clear()
 
-    for path in paths:
-        path = Path(path)
-        try:
-            pending.extend(expand(path, loader(path), mode))
-        except ImageLoadError as error:
-            pending.append(_Pending(path, None, str(error)))
-        except Exception as error:  # unexpected decoder failures are per-file too
-            pending.append(_Pending(path, None, f"image cannot be read: {error}"))
+    work = partial(prepare, mode=mode, loader=loader, spec=spec)
+    for items in prepared_in_order(paths, work, workers, ahead=2 * batch_size):
+        pending.extend(items)
         if len(pending) >= batch_size:
             yield from flush()
     if pending:

@@ -25,6 +25,9 @@ from wbc_desktop.core.images import discover, load_image
 from wbc_desktop.core.pipeline import classify_iter
 
 THUMBNAIL_SIZE = 72
+# Threads preparing cells ahead of the model during a batch: one core fewer than the machine has, so the window's
+# own thread keeps a core (with the batch thread running the model, a 2-core PC still overlaps the two).
+GUI_PREPARE_WORKERS = max(1, (os.cpu_count() or 1) - 1)
 
 
 def thumbnail_image(array: np.ndarray, size: int = THUMBNAIL_SIZE) -> QImage:
@@ -247,7 +250,12 @@ class ClassifyTask(QRunnable):
         self.started = time.monotonic()
         try:
             for result in classify_iter(
-                found.images, self.classifier, batch_size=self.batch_size, loader=load_with_thumbnail, mode=self.mode
+                found.images,
+                self.classifier,
+                batch_size=self.batch_size,
+                loader=load_with_thumbnail,
+                mode=self.mode,
+                workers=GUI_PREPARE_WORKERS,
             ):
                 if self._cancel.is_set():
                     break

@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from wbc_desktop.core.pipeline import ViewSpec
+
 
 @runtime_checkable
 class Classifier(Protocol):
@@ -17,9 +19,24 @@ class Classifier(Protocol):
     version: str
     sha256: str
     review_threshold: float
+    # What the pipeline prepares for each cell ahead of the model (core.pipeline.ViewSpec); None: the classifier
+    # gets the decoded images through predict() and prepares them itself (test fakes, the Keras benchmark).
+    view_spec: ViewSpec | None
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """``(N, len(classes))`` calibrated probabilities for N RGB uint8 images of any size."""
+        ...
+
+
+@runtime_checkable
+class PreparedClassifier(Classifier, Protocol):
+    """A classifier whose cells the pipeline prepares in parallel (``view_spec`` is set)."""
+
+    def analyse_prepared(
+        self, images: Sequence[np.ndarray], views: np.ndarray, colours: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and out-of-domain scores (or None) for cells whose model views (uint8, ``view_spec``)
+        and colour statistics were prepared by the pipeline; ``images`` are the cells' pixels."""
         ...
 
 

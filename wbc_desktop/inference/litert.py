@@ -10,6 +10,7 @@ import numpy as np
 
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, colour_statistics
+from wbc_desktop.core.pipeline import ViewSpec
 from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
 from wbc_desktop.inference.manifest import Manifest, ModelError, read_manifest, read_verified_model
 
@@ -104,6 +105,10 @@ class LiteRTClassifier:
     def temperature(self) -> float:
         return self.manifest.temperature
 
+    @property
+    def view_spec(self) -> ViewSpec:
+        return ViewSpec(self.manifest.input_size, self.manifest.view, colours=self.domain is not None)
+
     def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """The model's input for RGB images: each in the manifest's view, float32."""
         size, view = self.manifest.input_size, self.manifest.view
@@ -148,11 +153,15 @@ class LiteRTClassifier:
         logits, _ = self.logits_and_features(images)
         return softmax(logits, self.temperature)
 
-    def domain_scores(self, images: Sequence[np.ndarray], features: np.ndarray | None) -> np.ndarray | None:
-        """How unlike the training images each image is (>1 unusual), or None for a model without statistics."""
+    def domain_scores(
+        self, images: Sequence[np.ndarray], features: np.ndarray | None, colours: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """How unlike the training images each image is (>1 unusual), or None for a model without statistics;
+        ``colours`` are the images' colour statistics when the pipeline computed them already."""
         if self.domain is None or not len(images):
             return None
-        colours = np.stack([colour_statistics(image) for image in images])
+        if colours is None:
+            colours = np.stack([colour_statistics(image) for image in images])
         return self.domain.scores(colours, features)
 
     def analyse(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -162,11 +171,21 @@ class LiteRTClassifier:
             return np.zeros((0, len(self.classes)), np.float32), None
         return self.analyse_batch(images, self.prepare(images))
 
-    def analyse_batch(self, images: Sequence[np.ndarray], batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def analyse_prepared(
+        self, images: Sequence[np.ndarray], views: np.ndarray, colours: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`analyse` for cells the pipeline prepared (:attr:`view_spec`): uint8 views, colour statistics."""
+        if len(images) == 0:
+            return np.zeros((0, len(self.classes)), np.float32), None
+        return self.analyse_batch(images, views.astype(np.float32), colours)
+
+    def analyse_batch(
+        self, images: Sequence[np.ndarray], batch: np.ndarray, colours: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`analyse` for images whose model view (:meth:`prepare`) is already computed."""
         logits, features = self.outputs_of(batch)
         probabilities = softmax(logits, self.temperature)
-        scores = self.domain_scores(images, features)
+        scores = self.domain_scores(images, features, colours)
         foreign = np.flatnonzero(self.routed(scores))
         if len(foreign):
             probabilities[foreign] = self.robust.predict([images[i] for i in foreign])

@@ -38,15 +38,25 @@ class ProfileClassifier:
         self.feature_size = base.feature_size
         self.domain = base.domain  # the out-of-domain statistics belong to the features, i.e. the base model
 
+    @property
+    def view_spec(self):
+        return self.base.view_spec  # a tuned model reads the base model's view (checked on loading)
+
     def analyse(self, images: Sequence[np.ndarray]):
-        if self.tuned is None:
-            logits, features = self.base.logits_and_features(images)
-            domain = self.base.domain_scores(images, features)
-        elif len(images) == 0:
+        if len(images) == 0:
             return np.zeros((0, len(self.classes))), None
-        else:  # both models read the same view of each cell (checked on loading): compute it once
-            batch = self.base.prepare(images)
-            app_probabilities, domain = self.base.analyse_batch(images, batch)
+        return self.analyse_prepared(images, self.base.prepare(images), None)
+
+    def analyse_prepared(self, images: Sequence[np.ndarray], views: np.ndarray, colours: np.ndarray | None):
+        """Calls for cells whose view the pipeline prepared: both models read the same view of each cell."""
+        if len(images) == 0:
+            return np.zeros((0, len(self.classes))), None
+        batch = views.astype(np.float32)
+        if self.tuned is None:
+            logits, features = self.base.outputs_of(batch)
+            domain = self.base.domain_scores(images, features, colours)
+        else:
+            app_probabilities, domain = self.base.analyse_batch(images, batch, colours)
             logits, features = self.tuned.outputs_of(batch, dihedral=self.profile.model["dihedral"])
         probabilities = softmax(self.profile.head.logits(features, logits), self.profile.head.temperature)
         if self.tuned is not None:
