@@ -147,9 +147,11 @@ def verified_window(qtbot):
     return window
 
 
-needs_tensorflow = pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow") is None, reason="fine-tuning needs the 'train' extra"
-)
+def needs_tensorflow(test):
+    """Fine-tuning runs TensorFlow (in this process or a child): 10-40 s a test, so these run in the slow step
+    (`pytest -m slow`, which .ci/run runs after the README's test command)."""
+    has_tensorflow = importlib.util.find_spec("tensorflow") is not None
+    return pytest.mark.slow(pytest.mark.skipif(not has_tensorflow, reason="fine-tuning needs the 'train' extra")(test))
 
 
 @needs_tensorflow
@@ -168,8 +170,8 @@ def test_gui_adapt_can_fine_tune_the_model(qtbot, monkeypatch):
     assert window.classifier.tuned is not None and window.classifier.profile.validation["head"] == "finetune"
 
 
+@needs_tensorflow
 def test_adapt_finetune_profile_carries_its_own_model(tmp_path, capsys):
-    pytest.importorskip("tensorflow")
     import numpy as np
 
     from wbc_desktop.core.images import load_image
