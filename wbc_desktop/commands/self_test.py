@@ -85,6 +85,12 @@ def run_self_test(args: argparse.Namespace) -> int:
             check("PDF report written", (folder / "case.pdf").read_bytes().startswith(b"%PDF"))
         except Exception as error:
             check("PDF report written", False, str(error))
+        try:
+            from wbc_desktop.gui.text_checks import qt_text_functions_work
+
+            check("Qt text functions (case, collation, dates; the Linux app trims ICU data)", *qt_text_functions_work())
+        except Exception as error:
+            check("Qt text functions", False, str(error))
         store.close()
 
     if getattr(sys, "frozen", False):
