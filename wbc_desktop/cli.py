@@ -64,8 +64,15 @@ def _add_count(commands) -> None:
 
 def _add_evaluate(commands) -> None:
     parser = commands.add_parser("evaluate", help="accuracy, per-class report and calibration on labelled images")
-    parser.add_argument("data_dir", type=Path, help="folder with one sub-folder per class")
-    parser.add_argument("--split-csv", type=Path, help="CSV with path,label,split columns")
+    parser.add_argument(
+        "data_dir", type=Path, nargs="+", help="folder(s) with one sub-folder per class (several are scored as one)"
+    )
+    parser.add_argument(
+        "--split-csv",
+        type=Path,
+        action="append",
+        help="CSV with path,label,split columns; one per data folder, in the same order",
+    )
     parser.add_argument("--split", default=None, help="train, val, test or all (default: test with a CSV, else all)")
     parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
     parser.add_argument("--report", type=Path, help="folder for metrics.json and the confusion-matrix PNG")
@@ -119,6 +126,12 @@ def _add_train(commands) -> None:
         help="labs: blur, resolution, hue and framing jitter on top of the standard flips/turns/colour (for the "
         "canonical view); labs-hue: labs with the eosin stain's hue varied too (the stain-robust model's "
         "members); strong: zoom, hue, gamma, grey and blur for the resize view",
+    )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="MODEL.keras",
+        help="start from a trained model (e.g. model_store/wbc_mobilenetv2.keras); classes are matched by name",
     )
     parser.add_argument("--name", default="wbc-mobilenetv2")
     parser.add_argument("--version", default="1.0.0")

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.differential import CLASSES
+from wbc_desktop.core.classes import display_order  # noqa: F401  (re-exported for the commands)
 from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_flagged, batch_score
-
-
-def display_order(model_classes: tuple[str, ...]) -> tuple[str, ...]:
-    """The usual differential order (neutrophil first) for known classes, then any others the model has."""
-    known = [c for c in CLASSES if c in model_classes]
-    return tuple(known + [c for c in model_classes if c not in known])
 
 
 def load_model_or_explain(model_dir: Path | None, profile_dir: Path | None = None):

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -19,13 +20,15 @@ from wbc_desktop.core.pipeline import classify_iter
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    width = max(14, *(len(name) + 2 for name in report["per_class"]))
+    lines = [f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for name, row in report["per_class"].items():
-        lines.append(f"{name:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10}")
+        scores = f"{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}"
+        lines.append(f"{name:<{width}}{scores}{row['support']:>10}")
     for average in ("macro", "weighted"):
         row = report[average]
         lines.append(
-            f"{average + ' avg':<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}"
+            f"{average + ' avg':<{width}}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}"
             f"{report['support']:>10}"
         )
     lines.append(f"ECE: {report['ece']:.4f}")
@@ -34,19 +37,33 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def labelled_images(data_dirs: list[Path], split_csvs: list[Path] | None, split: str) -> tuple[list, list, int]:
+    """Paths and labels of one split over one or more class-per-folder sets (each with its own split CSV, in the
+    same order: e.g. pbc_wbc5 and pbc_extra for the eight classes), and the duplicates removed."""
+    paths, labels, removed = [], [], 0
+    for data_dir, split_csv in zip(data_dirs, split_csvs or [None] * len(data_dirs), strict=True):
+        data = load_labelled_set(data_dir, split_csv)
+        chosen = (data.paths, data.labels) if split == "all" else data.subset(split)
+        paths += list(chosen[0])
+        labels += list(chosen[1])
+        removed += data.duplicates_removed
+    return paths, labels, removed
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    if not args.data_dir.is_dir():
-        print(f"error: not a folder: {args.data_dir}", file=sys.stderr)
+    data_dirs: list[Path] = args.data_dir
+    missing = [str(folder) for folder in data_dirs if not folder.is_dir()]
+    if missing:
+        print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.split_csv and len(args.split_csv) != len(data_dirs):
+        print("error: give one --split-csv per data folder, in the same order", file=sys.stderr)
         return EXIT_USAGE
     classifier = load_model_or_explain(args.model, args.profile)
     if classifier is None:
         return EXIT_NOTHING
-    data = load_labelled_set(args.data_dir, args.split_csv)
     split = args.split or ("test" if args.split_csv else "all")
-    if split == "all":
-        paths, labels = data.paths, data.labels
-    else:
-        paths, labels = data.subset(split)
+    paths, labels, duplicates_removed = labelled_images(data_dirs, args.split_csv, split)
     classes = list(classifier.classes)
     unknown = sorted(set(labels) - set(classes))
     if unknown:
@@ -72,9 +89,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report["classified_by"] = dict(Counter(classified_by(classifier, score) for score in scores))
     report.update(
         model=model_info(classifier),
-        data_dir=str(args.data_dir),
+        data_dir=", ".join(str(folder) for folder in data_dirs),
         split=split,
-        duplicates_removed=data.duplicates_removed,
+        duplicates_removed=duplicates_removed,
         errors=errors,
     )
     if args.report:
@@ -87,7 +104,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 report["confusion_matrix"],
                 classes,
                 args.report / "confusion_matrix.png",
-                f"{classifier.name} {classifier.version} on {args.data_dir.name} ({split}), "
+                f"{classifier.name} {classifier.version} on {' + '.join(d.name for d in data_dirs)} ({split}), "
                 f"accuracy {report['accuracy']:.2%}",
             )
         except ImportError:

@@ -30,6 +30,7 @@ def run_train(args: argparse.Namespace) -> int:
         cache_dir=str(args.cache_dir) if args.cache_dir else None,
         view=args.view,
         augment=args.augment,
+        init_from=str(args.init_from) if args.init_from else None,
     )
     fit(config)
     external = dict(item.split("=", 1) for item in args.external) if args.external else None

@@ -8,9 +8,11 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+from wbc_desktop.core.classes import NRBC, is_wbc
+
+CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")  # the 5-class models'
 
 # Adult reference intervals for the relative differential (%). Labs override these in the settings.
 DEFAULT_REFERENCE_RANGES: dict[str, tuple[float, float]] = {
@@ -19,7 +21,10 @@ DEFAULT_REFERENCE_RANGES: dict[str, tuple[float, float]] = {
     "basophil": (0.0, 2.0),
     "lymphocyte": (20.0, 45.0),
     "monocyte": (2.0, 10.0),
+    "immature_granulocyte": (0.0, 1.0),  # IG above 1 % of white cells suggests a left shift
 }
+# Labs correct the WBC count for nucleated red cells from this many per 100 WBC (analysers count them as WBC).
+NRBC_CORRECTION_FROM = 5.0
 
 TARGET_COUNTS = (100, 200)
 
@@ -43,10 +48,33 @@ class Differential:
     """The whole differential: a row per class plus the totals."""
 
     rows: tuple[ClassSummary, ...]
-    total: int
+    total: int  # white cells counted (the differential's denominator)
     excluded: int
     target: int
     wbc_count: float | None
+    non_wbc: dict[str, int] = field(default_factory=dict)  # erythroblasts, platelets: outside the differential
+
+    def per_100_wbc(self, label: str) -> float | None:
+        """How many of a non-WBC class were seen per 100 white cells (None before any white cell)."""
+        return 100.0 * self.non_wbc.get(label, 0) / self.total if self.total else None
+
+    @property
+    def nrbc_per_100_wbc(self) -> float | None:
+        return self.per_100_wbc(NRBC) if NRBC in self.non_wbc else None
+
+    @property
+    def corrected_wbc_count(self) -> float | None:
+        """WBC x 100 / (100 + NRBC per 100 WBC), once the WBC count is entered and nucleated red cells were seen."""
+        nrbc = self.nrbc_per_100_wbc
+        if self.wbc_count is None or not nrbc:
+            return None
+        return self.wbc_count * 100.0 / (100.0 + nrbc)
+
+    @property
+    def wbc_count_corrected(self) -> bool:
+        """Whether the absolute counts use the corrected WBC count (NRBC at or above the lab rule)."""
+        nrbc = self.nrbc_per_100_wbc
+        return self.corrected_wbc_count is not None and nrbc is not None and nrbc >= NRBC_CORRECTION_FROM
 
     @property
     def counts(self) -> dict[str, int]:
@@ -62,7 +90,7 @@ class Differential:
         return min(1.0, self.total / self.target) if self.target else 1.0
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "total": self.total,
             "excluded": self.excluded,
             "target": self.target,
@@ -71,6 +99,14 @@ class Differential:
             "percent": self.percent,
             "rows": [asdict(row) for row in self.rows],
         }
+        if self.non_wbc:
+            document["non_wbc"] = {
+                label: {"count": count, "per_100_wbc": self.per_100_wbc(label)} for label, count in self.non_wbc.items()
+            }
+            document["nrbc_per_100_wbc"] = self.nrbc_per_100_wbc
+            document["corrected_wbc_count"] = self.corrected_wbc_count
+            document["absolute_counts_use_corrected_wbc"] = self.wbc_count_corrected
+        return document
 
 
 def _betainc_regularized(a: float, b: float, x: float) -> float:
@@ -155,8 +191,11 @@ def summarize(
     """Summarize the labels of the cells in a case.
 
     ``labels`` holds one entry per cell: a class name counts it, ``None`` means the cell was excluded (artifact,
-    smudge, not a WBC) and is not counted. ``wbc_count`` is the total WBC count in 10^9/L; with it each class
-    gets an absolute count. Flags are raised only once at least one cell is counted.
+    smudge, not a WBC) and is not counted. White-cell classes make the rows; the others of ``classes``
+    (erythroblasts, platelets: :mod:`wbc_desktop.core.classes`) are counted outside the differential, per 100
+    WBC. ``wbc_count`` is the total WBC count in 10^9/L; with it each class gets an absolute count (from the
+    NRBC-corrected count when nucleated red cells reach :data:`NRBC_CORRECTION_FROM` per 100 WBC). Flags are
+    raised only once at least one cell is counted.
     """
     ranges = DEFAULT_REFERENCE_RANGES if reference_ranges is None else reference_ranges
     counts = dict.fromkeys(classes, 0)
@@ -168,9 +207,12 @@ def summarize(
             counts[label] += 1
         else:
             raise ValueError(f"unknown class {label!r}; expected one of {', '.join(classes)}")
+    non_wbc = {label: counts.pop(label) for label in classes if not is_wbc(label)}
     total = sum(counts.values())
+    partial = Differential((), total, excluded, target, wbc_count, non_wbc)
+    basis = partial.corrected_wbc_count if partial.wbc_count_corrected else wbc_count
     rows = []
-    for label in classes:
+    for label in counts:
         count = counts[label]
         percent = 100.0 * count / total if total else 0.0
         low, high = clopper_pearson(count, total, confidence) if total else (0.0, 0.0)
@@ -182,25 +224,39 @@ def summarize(
                 percent=percent,
                 ci_low=100.0 * low,
                 ci_high=100.0 * high,
-                absolute=(wbc_count * count / total) if (wbc_count is not None and total) else None,
+                absolute=(basis * count / total) if (basis is not None and total) else None,
                 reference=tuple(reference) if reference is not None else None,
                 flag=flag_for(percent, reference) if total else "",
             )
         )
-    return Differential(rows=tuple(rows), total=total, excluded=excluded, target=target, wbc_count=wbc_count)
+    return Differential(
+        rows=tuple(rows), total=total, excluded=excluded, target=target, wbc_count=wbc_count, non_wbc=non_wbc
+    )
 
 
 def format_table(differential: Differential) -> str:
     """A plain-text differential table for the terminal."""
+    width = max(12, *(len(row.label) + 1 for row in differential.rows), *(len(k) + 1 for k in differential.non_wbc))
     lines = [
-        f"{'class':<12}{'count':>7}{'%':>8}{'95% CI':>16}{'x10^9/L':>10}{'ref %':>12}  flag",
+        f"{'class':<{width}}{'count':>7}{'%':>8}{'95% CI':>16}{'x10^9/L':>10}{'ref %':>12}  flag",
     ]
     for row in differential.rows:
         ci = f"{row.ci_low:5.1f}-{row.ci_high:5.1f}"
         absolute = f"{row.absolute:10.2f}" if row.absolute is not None else f"{'':>10}"
         reference = f"{row.reference[0]:g}-{row.reference[1]:g}" if row.reference else ""
-        lines.append(f"{row.label:<12}{row.count:>7}{row.percent:>8.1f}{ci:>16}{absolute}{reference:>12}  {row.flag}")
+        counted = f"{row.label:<{width}}{row.count:>7}{row.percent:>8.1f}"
+        lines.append(f"{counted}{ci:>16}{absolute}{reference:>12}  {row.flag}")
     lines.append(
-        f"{'total':<12}{differential.total:>7}   (target {differential.target}, excluded {differential.excluded})"
+        f"{'total':<{width}}{differential.total:>7}   (target {differential.target}, excluded {differential.excluded})"
     )
+    for label, count in differential.non_wbc.items():
+        per_100 = differential.per_100_wbc(label)
+        per_100_text = "-" if per_100 is None else f"{per_100:.1f}"
+        lines.append(f"{label:<{width}}{count:>7}   not WBC: {per_100_text} per 100 WBC")
+    if differential.corrected_wbc_count is not None:
+        used = "used for the absolute counts" if differential.wbc_count_corrected else "below the correction rule"
+        lines.append(
+            f"WBC count corrected for NRBC: {differential.corrected_wbc_count:.2f} x10^9/L "
+            f"(entered {differential.wbc_count:g}; {used})"
+        )
     return "\n".join(lines)

@@ -156,6 +156,16 @@ def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: 
         )
     writer.writerow(["total", differential.total, "", "", "", differential.wbc_count or "", ""])
     writer.writerow(["excluded", differential.excluded, "", "", "", "", ""])
+    if differential.non_wbc:  # outside the differential: counts and "percent" column = per 100 WBC
+        writer.writerow([])
+        writer.writerow(["not_wbc", "count", "per_100_wbc", "", "", "", ""])
+        for label, count in differential.non_wbc.items():
+            per_100 = differential.per_100_wbc(label)
+            writer.writerow([label, count, "" if per_100 is None else f"{per_100:.2f}", "", "", "", ""])
+        corrected = differential.corrected_wbc_count
+        if corrected is not None:
+            used = "used" if differential.wbc_count_corrected else "not used (NRBC below the lab rule)"
+            writer.writerow(["wbc_count_corrected_for_nrbc", "", "", "", "", f"{corrected:.3f}", used])
     return buffer.getvalue()
 
 

@@ -38,13 +38,16 @@ def classification_report(matrix: np.ndarray, classes: Sequence[str]) -> dict:
         for i, name in enumerate(classes)
     }
     weights = support / total if total else np.zeros_like(support)
+    # Macro averages over the classes the data has: an eight-class model scored on five-class data must not
+    # average in three empty classes (a normal cell it calls IG still costs accuracy and that class's recall).
+    present = support > 0 if support.any() else np.ones_like(support, dtype=bool)
     return {
         "accuracy": float(true_positive.sum() / total) if total else 0.0,
         "per_class": per_class,
         "macro": {
-            "precision": float(precision.mean()),
-            "recall": float(recall.mean()),
-            "f1": float(f1.mean()),
+            "precision": float(precision[present].mean()),
+            "recall": float(recall[present].mean()),
+            "f1": float(f1[present].mean()),
         },
         "weighted": {
             "precision": float((precision * weights).sum()),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wbc_desktop.core.differential import CLASSES, DEFAULT_REFERENCE_RANGES
+from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
+from wbc_desktop.core.differential import DEFAULT_REFERENCE_RANGES
 from wbc_desktop.core.pipeline import MODES
 
 
@@ -13,7 +14,7 @@ class LabSettings:
     reference_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_REFERENCE_RANGES))
     target_count: int = 100
     review_threshold: float | None = None  # None: the model manifest's calibrated threshold
-    key_map: dict[str, str] = field(default_factory=lambda: {str(i + 1): c for i, c in enumerate(CLASSES)})
+    key_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEY_MAP))
     operator: str = ""
     mode: str = "auto"  # cell | field | auto: how an image is read (single cell or smear field)
     profile: str = ""  # name of a lab profile (folder under the user data folder's profiles/); "" = none
@@ -46,9 +47,10 @@ class LabSettings:
             settings.target_count = target if target in (100, 200) else 100
             threshold = data.get("review_threshold")
             settings.review_threshold = float(threshold) if threshold not in (None, "") else None
-            keys = data.get("key_map") or {}
-            if sorted(keys) == sorted(settings.key_map) and set(keys.values()) <= set(CLASSES):
-                settings.key_map = {str(k): str(v) for k, v in keys.items()}
+            keys = {str(k): str(v) for k, v in (data.get("key_map") or {}).items()}
+            # a lab's own keys are kept, those saved before keys 6-8 existed too (the new keys get their defaults)
+            if set(keys) <= set(settings.key_map) and set(keys.values()) <= set(ALL_CLASSES):
+                settings.key_map.update(keys)
             settings.operator = str(data.get("operator", ""))
             mode = str(data.get("mode", "auto"))
             settings.mode = mode if mode in MODES else "auto"

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.case import Case, CaseStore
-from wbc_desktop.core.differential import CLASSES
+from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.models import CellTableModel
 from wbc_desktop.gui.widgets.case_bar import CaseBar
@@ -54,7 +54,8 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.settings = settings_store.load_settings()
         self.classifier = None
         self.model_error: str | None = None
-        self.classes: tuple[str, ...] = CLASSES
+        # Every class a technician can put a cell in (the model's and beyond): gallery columns, keys, differential
+        self.classes: tuple[str, ...] = ALL_CLASSES
         self.store = CaseStore(store_path or user_data_dir() / "cases.sqlite")
         self.case: Case | None = None
         self.task: ClassifyTask | None = None
@@ -188,12 +189,12 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         return action
 
     def _build_shortcuts(self) -> None:
-        """Keyboard review: 1-5 classes (key map), 0 or X exclude, Enter/Space confirm.
+        """Keyboard review: 1-8 classes (key map), 0 or X exclude, Enter/Space confirm.
 
         Bound to the cell views only, so typing a sample ID or a WBC count never reclassifies a cell.
         """
         self.shortcuts: list[QShortcut] = []
-        bindings = [(key, lambda k=key: self._key_label(k)) for key in ("1", "2", "3", "4", "5")]
+        bindings = [(key, lambda k=key: self._key_label(k)) for key in DEFAULT_KEY_MAP]
         bindings += [(key, lambda: self.label_current(None)) for key in ("0", "X")]
         bindings += [(key, self.confirm_current) for key in ("Return", "Enter", "Space")]
         for key, slot in bindings:

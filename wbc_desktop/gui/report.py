@@ -12,6 +12,7 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from wbc_desktop import __version__
 from wbc_desktop.core.case import Case
+from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
 from wbc_desktop.core.export import ExportError
 
@@ -22,7 +23,7 @@ def report_html(case: Case, differential: Differential) -> str:
     review = case.review_counts()
     escape = html.escape
     rows = "".join(
-        f"<tr><td>{escape(row.label.capitalize())}</td><td align=center>{row.count}</td>"
+        f"<tr><td>{escape(display_title(row.label))}</td><td align=center>{row.count}</td>"
         f"<td align=center>{row.percent:.1f}</td>"
         f"<td align=center>{row.ci_low:.1f}–{row.ci_high:.1f}</td>"
         f"<td align=center>{'' if row.absolute is None else f'{row.absolute:.2f}'}</td>"
@@ -39,6 +40,7 @@ def report_html(case: Case, differential: Differential) -> str:
         f"{model.get('name', '?')} {model.get('version', '')} (sha256 {str(model.get('sha256', ''))[:12]}…)"
     )
     wbc = f"{info.wbc_count:.2f} ×10⁹/L" if info.wbc_count else "not entered"
+    outside = non_wbc_html(differential)
     return f"""
     <h2>WBC differential</h2>
     <table cellspacing=0 cellpadding=3>
@@ -55,6 +57,7 @@ def report_html(case: Case, differential: Differential) -> str:
       <tr><td><b>Total counted</b></td><td align=center><b>{differential.total}</b></td>
           <td colspan=5>target {differential.target}; excluded {differential.excluded}</td></tr>
     </table>
+    {outside}
     <p>Cells reviewed (confirmed): {review.get("reviewed", 0)} · reclassified: {review.get("reclassified", 0)} ·
        excluded: {review.get("excluded", 0)} · model calls not reviewed: {review.get("auto", 0)}</p>
     <p>95% CI: exact Clopper–Pearson (as Rümke's tables). H/L: outside the lab's reference interval.</p>
@@ -62,6 +65,33 @@ def report_html(case: Case, differential: Differential) -> str:
     <p>{signed}</p>
     <p style="color:#555">WBC Desktop {__version__}. Machine classification, reviewed by a technician.</p>
     """
+
+
+def non_wbc_html(differential: Differential) -> str:
+    """Objects outside the differential (nucleated red cells, platelets) per 100 WBC, and the WBC count
+    corrected for nucleated red cells; empty for a model without such classes."""
+    if not differential.non_wbc:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(display_title(label))}</td><td align=center>{count}</td>"
+        f"<td align=center>{'–' if per_100 is None else f'{per_100:.1f}'}</td></tr>"
+        for label, count in differential.non_wbc.items()
+        for per_100 in [differential.per_100_wbc(label)]
+    )
+    corrected = differential.corrected_wbc_count
+    note = ""
+    if corrected is not None:
+        used = (
+            "used for the absolute counts"
+            if differential.wbc_count_corrected
+            else "not applied: NRBC below 5 per 100 WBC"
+        )
+        note = f"<p>WBC count corrected for nucleated red cells: <b>{corrected:.2f} ×10⁹/L</b> ({used}).</p>"
+    return f"""<p></p>
+    <table border=1 cellspacing=0 cellpadding=4>
+      <tr><th>Not white cells</th><th>Count</th><th>Per 100 WBC</th></tr>
+      {rows}
+    </table>{note}"""
 
 
 def ensure_application():

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.adapt import PROFILE_FILE
-from wbc_desktop.core.differential import CLASSES
+from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title
 from wbc_desktop.core.settings import LabSettings
 
 
@@ -42,12 +42,12 @@ class SettingsDialog(QDialog):
         self.ranges: dict[str, tuple[QDoubleSpinBox, QDoubleSpinBox]] = {}
         ranges_box = QGroupBox("Reference ranges (% of WBC)")
         grid = QGridLayout(ranges_box)
-        for row, label in enumerate(CLASSES):
+        for row, label in enumerate(WBC_CLASSES):
             low, high = QDoubleSpinBox(), QDoubleSpinBox()
             for spin in (low, high):
                 spin.setRange(0.0, 100.0)
                 spin.setDecimals(1)
-            grid.addWidget(QLabel(label.capitalize()), row, 0)
+            grid.addWidget(QLabel(display_title(label)), row, 0)
             grid.addWidget(low, row, 1)
             grid.addWidget(QLabel("–"), row, 2)
             grid.addWidget(high, row, 3)
@@ -74,9 +74,9 @@ class SettingsDialog(QDialog):
         self.keys: dict[str, QComboBox] = {}
         keys_box = QGroupBox("Keys for reclassifying (0 or X excludes)")
         keys_form = QFormLayout(keys_box)
-        for key in ("1", "2", "3", "4", "5"):
+        for key in DEFAULT_KEY_MAP:
             combo = QComboBox()
-            combo.addItems(list(CLASSES))
+            combo.addItems(list(ALL_CLASSES))
             keys_form.addRow(f"Key {key}", combo)
             self.keys[key] = combo
 
@@ -117,7 +117,7 @@ class SettingsDialog(QDialog):
         index = self.profile.findData(settings.profile)
         self.profile.setCurrentIndex(max(0, index))
         for key, combo in self.keys.items():
-            combo.setCurrentText(settings.key_map.get(key, CLASSES[int(key) - 1]))
+            combo.setCurrentText(settings.key_map.get(key, DEFAULT_KEY_MAP[key]))
 
     def restore_defaults(self) -> None:
         defaults = LabSettings()

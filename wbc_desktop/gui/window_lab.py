@@ -49,11 +49,14 @@ class LabActions:
             )
 
     def verified_cells(self) -> tuple[list[Path], list[str]]:
-        """Single-cell images a person confirmed or reclassified, in every case of the store."""
+        """Single-cell images a person confirmed or reclassified, in every case of the store, of the classes the
+        model has (a cell put in a class beyond the model's cannot teach it)."""
+        model_classes = set(self.classifier.classes) if self.classifier is not None else set(self.classes)
         paths, labels = [], []
         for info in self.store.case_infos():
             for cell in self.store.open_case(info.id).cells:
-                if cell.status in ("reviewed", "reclassified") and cell.label and not cell.source:
+                verified = cell.status in ("reviewed", "reclassified") and cell.label in model_classes
+                if verified and not cell.source:
                     paths.append(Path(cell.path))
                     labels.append(cell.label)
         return paths, labels

@@ -70,9 +70,19 @@ class LiteRTClassifier:
                 "the stain-robust model (for other labs' cells) is not the one this model was shipped with: "
                 "reinstall the app or restore the model"
             )
-        if robust.classes != self.classes:
-            raise ModelError("the stain-robust model has other classes than the model")
+        unknown = sorted(set(robust.classes) - set(self.classes))
+        if unknown or len(set(robust.classes)) != len(robust.classes):
+            raise ModelError(f"the stain-robust model has classes the model does not know: {unknown}")
         return robust, route_above
+
+    def robust_probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The stain-robust model's probabilities in this model's class order, matched by name: a class it
+        does not have (it knows the five normal white cells) gets 0, so a foreign cell is never called one."""
+        theirs = self.robust.predict(images)
+        ours = np.zeros((len(theirs), len(self.classes)), dtype=np.float64)
+        for column, name in enumerate(self.robust.classes):
+            ours[:, self.classes.index(name)] = theirs[:, column]
+        return ours
 
     def routed(self, scores: np.ndarray | None) -> np.ndarray:
         """Which cells the stain-robust model classifies: those whose out-of-domain score passes the manifest's
@@ -188,7 +198,7 @@ class LiteRTClassifier:
         scores = self.domain_scores(images, features, colours)
         foreign = np.flatnonzero(self.routed(scores))
         if len(foreign):
-            probabilities[foreign] = self.robust.predict([images[i] for i in foreign])
+            probabilities[foreign] = self.robust_probabilities([images[i] for i in foreign])
         return probabilities, scores
 
 

@@ -55,6 +55,7 @@ class TrainConfig:
     precise_bn_batches: int = 100
     cache_dir: str | None = None
     view: str = "canonical"  # canonical (framed on the nucleus, stain-normalised) | resize (the whole image)
+    init_from: str | None = None  # a trained .keras to start from (warm start; classes matched by name)
     augment: str = "labs"  # labs (for canonical views) | standard | strong (zoom, hue, gamma, grey, blur)
 
 
@@ -153,6 +154,34 @@ def accuracy(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == targets)) if len(targets) else 0.0
 
 
+def warm_start(model: keras.Model, source: Path, classes: list[str]) -> None:
+    """Copy a trained model's weights into ``model``: the backbone as it is, and the logits of each class both
+    models know (by name, from the source's ``training.json`` or bundle manifest); new classes start from zero."""
+    trained = keras.models.load_model(source, compile=False)
+    for layer in model.layers:
+        if layer.name == "logits" or not layer.weights:
+            continue
+        layer.set_weights(trained.get_layer(layer.name).get_weights())
+    known = _classes_of(source)
+    kernel, bias = model.get_layer("logits").get_weights()
+    old_kernel, old_bias = trained.get_layer("logits").get_weights()
+    kernel[:] = 0.0
+    bias[:] = 0.0
+    for new_index, name in enumerate(classes):
+        if name in known:
+            kernel[:, new_index] = old_kernel[:, known.index(name)]
+            bias[new_index] = old_bias[known.index(name)]
+    model.get_layer("logits").set_weights([kernel, bias])
+    print(f"warm start from {source}: classes {known} -> {classes}", flush=True)
+
+
+def _classes_of(source: Path) -> list[str]:
+    for candidate in (source.parent / "training.json", source.parent / "manifest.json"):
+        if candidate.exists():
+            return list(json.loads(candidate.read_text())["classes"])
+    raise ValueError(f"no training.json or manifest.json beside {source} names its classes")
+
+
 def fit(config: TrainConfig) -> dict:
     """Train, checkpoint the best validation epoch, apply precise BN, save ``trained.keras`` + history."""
     keras.utils.set_random_seed(config.seed)
@@ -168,6 +197,8 @@ def fit(config: TrainConfig) -> dict:
     _, val_x, val_y = cached_split(data, "val", config)
 
     model = build_model(len(data.classes), config.image_size, config.alpha)
+    if config.init_from:
+        warm_start(model, Path(config.init_from), data.classes)
     logits_model = keras.Model(model.input, model.outputs[0])
     batches = AugmentedBatches(train_x, train_y, config.batch_size, config.seed, config.augment)
     logits_model.compile(

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
 from wbc_desktop.gui.models import DifferentialModel
 
@@ -60,7 +61,15 @@ class DifferentialPanel(QWidget):
         self.target.setMaximum(differential.target)
         self.target.setValue(min(differential.total, differential.target))
         self.target.setFormat(f"{differential.total} of {differential.target} cells counted")
+        outside = ""
+        for label, count in differential.non_wbc.items():
+            per_100 = differential.per_100_wbc(label)
+            outside += f"\n{display_title(label)}: {count} ({'–' if per_100 is None else f'{per_100:.1f}'}"
+            outside += " per 100 WBC, not in the differential)"
+        if differential.corrected_wbc_count is not None:
+            used = "used" if differential.wbc_count_corrected else "not applied below 5 NRBC/100 WBC"
+            outside += f"\nWBC count corrected for NRBC: {differential.corrected_wbc_count:.2f} ×10⁹/L ({used})"
         self.summary.setText(
             f"Excluded: {differential.excluded} · needs review: {needs_review} · reviewed: "
-            f"{review.get('reviewed', 0)} · reclassified: {review.get('reclassified', 0)}"
+            f"{review.get('reviewed', 0)} · reclassified: {review.get('reclassified', 0)}{outside}"
         )

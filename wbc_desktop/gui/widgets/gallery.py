@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QByteArray, QMimeData, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
+from wbc_desktop.core.classes import display_title
 from wbc_desktop.gui.models import CELL_ID_ROLE, EXCLUDED_GROUP, GROUP_ROLE, REVIEW_GROUP
 
 CELL_MIME = "application/x-wbc-cell-ids"
@@ -125,7 +126,7 @@ class Gallery(QWidget):
 
     def refresh_headers(self, *args) -> None:
         for group, header in self.headers.items():
-            title = "Needs review" if group == REVIEW_GROUP else group.capitalize()
+            title = "Needs review" if group == REVIEW_GROUP else display_title(group)
             header.setText(f"{title} ({self.filters[group].rowCount()})")
 
     def invalidate(self) -> None:

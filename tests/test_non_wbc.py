@@ -1,0 +1,133 @@
+"""Classes beyond the five normal white cells: immature granulocytes count in the differential, erythroblasts
+(NRBC) and platelets are reported per 100 WBC outside it, and NRBC correct the WBC count; in every export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, PBC
+from fakes import FakeClassifier
+
+from wbc_desktop.core.classes import ALL_CLASSES, display_order, is_wbc
+from wbc_desktop.core.differential import format_table, summarize
+from wbc_desktop.core.export import csv_text
+from wbc_desktop.core.settings import LabSettings
+
+EXTRA = FIXTURES / "pbc_extra"
+EIGHT = (
+    "basophil",
+    "eosinophil",
+    "erythroblast",
+    "immature_granulocyte",
+    "lymphocyte",
+    "monocyte",
+    "neutrophil",
+    "platelet",
+)  # the order a model trained on both PBC folders has (alphabetical)
+
+
+def sample_differential(wbc_count: float | None = 10.0):
+    labels = ["neutrophil"] * 55 + ["lymphocyte"] * 30 + ["immature_granulocyte"] * 15 + ["erythroblast"] * 8
+    return summarize([*labels, "platelet", "platelet", None], classes=display_order(EIGHT), wbc_count=wbc_count)
+
+
+def test_ig_counts_in_the_differential_and_nrbc_platelets_per_100_wbc():
+    differential = sample_differential()
+    assert differential.total == 100 and differential.excluded == 1  # 55 + 30 + 15 white cells
+    assert [row.label for row in differential.rows][-1] == "immature_granulocyte"
+    assert differential.percent["immature_granulocyte"] == 15.0
+    assert next(r for r in differential.rows if r.label == "immature_granulocyte").flag == "H"  # above 0-1 %
+    assert differential.non_wbc == {"erythroblast": 8, "platelet": 2}
+    assert differential.nrbc_per_100_wbc == 8.0 and differential.per_100_wbc("platelet") == 2.0
+    # 8 NRBC per 100 WBC (>= 5): WBC x 100 / (100 + 8), and the absolute counts use it
+    assert differential.corrected_wbc_count == pytest.approx(10.0 * 100 / 108)
+    assert differential.wbc_count_corrected
+    neutrophils = next(r for r in differential.rows if r.label == "neutrophil")
+    assert neutrophils.absolute == pytest.approx(0.55 * 10.0 * 100 / 108)
+    table = format_table(differential)
+    assert "8.0 per 100 WBC" in table and "corrected for NRBC: 9.26" in table
+
+
+def test_few_nrbc_are_reported_but_do_not_correct_the_absolute_counts():
+    labels = ["neutrophil"] * 97 + ["lymphocyte"] * 3 + ["erythroblast"] * 2
+    differential = summarize(labels, classes=display_order(EIGHT), wbc_count=5.0)
+    assert differential.nrbc_per_100_wbc == 2.0 and not differential.wbc_count_corrected
+    assert next(r for r in differential.rows if r.label == "neutrophil").absolute == pytest.approx(5.0 * 0.97)
+
+
+def test_csv_and_json_carry_the_non_wbc_block():
+    differential = sample_differential()
+    rows = list(csv.reader(csv_text([], EIGHT, differential).splitlines()))
+    assert ["erythroblast", "8", "8.00", "", "", "", ""] in rows
+    corrected = next(row for row in rows if row and row[0] == "wbc_count_corrected_for_nrbc")
+    assert corrected[5] == "9.259" and corrected[6] == "used"
+    document = json.loads(json.dumps(differential.to_dict()))
+    assert document["non_wbc"]["platelet"] == {"count": 2, "per_100_wbc": 2.0}
+    assert document["nrbc_per_100_wbc"] == 8.0 and document["absolute_counts_use_corrected_wbc"] is True
+
+
+def test_five_class_models_and_cases_keep_their_differential():
+    five = summarize(["neutrophil", "monocyte", None])
+    assert five.non_wbc == {} and "non_wbc" not in five.to_dict() and five.total == 2
+    assert [c for c in ALL_CLASSES if not is_wbc(c)] == ["erythroblast", "platelet"]
+
+
+def test_saved_five_key_maps_keep_their_keys_and_gain_six_to_eight():
+    saved = {"key_map": {"1": "lymphocyte", "2": "neutrophil", "3": "basophil", "4": "eosinophil", "5": "monocyte"}}
+    settings = LabSettings.from_dict(saved)
+    assert settings.key_map["1"] == "lymphocyte" and settings.key_map["2"] == "neutrophil"
+    assert [settings.key_map[k] for k in "678"] == ["immature_granulocyte", "erythroblast", "platelet"]
+    assert LabSettings.from_dict({"key_map": {"1": "not-a-class"}}).key_map["1"] == "neutrophil"
+
+
+class EightClassFake(FakeClassifier):
+    """Calls each image by its folder-like colour: here every cell of a field an erythroblast."""
+
+    def __init__(self, call: str):
+        super().__init__()
+        self.classes = EIGHT
+        self.call = call
+
+    def predict(self, images):
+        rows = np.full((len(images), len(self.classes)), 0.01)
+        rows[:, self.classes.index(self.call)] = 1.0 - 0.01 * (len(self.classes) - 1)
+        return rows
+
+
+def test_an_erythroblast_found_in_a_field_is_not_a_white_cell(tmp_path, capsys):
+    from wbc_desktop.core.pipeline import classify_iter
+
+    field = FIXTURES / "bccd_fields" / "BloodImage_00000.jpg"
+    results = list(classify_iter([field], EightClassFake("erythroblast"), mode="field"))
+    assert results and all(r.ok and r.label == "erythroblast" and r.box is not None for r in results)
+    differential = summarize([r.label for r in results], classes=display_order(EIGHT))
+    assert differential.total == 0 and differential.non_wbc["erythroblast"] == len(results)
+
+
+def test_window_reports_nrbc_per_100_wbc_and_the_corrected_count_in_panel_and_pdf(qtbot, tmp_path):
+    pypdf = pytest.importorskip("pypdf")
+    from test_gui import drop, make_window
+
+    window = make_window(qtbot)
+    with qtbot.waitSignal(window.batch_finished, timeout=60_000):
+        drop(window, [PBC, EXTRA / "erythroblast"])
+    cells = window.case.cells
+    for cell in cells:  # the technician files each cell where it belongs, the new classes included
+        window.reclassify([cell.id], Path(cell.path).parent.name)
+    window.case.update_details(wbc_count=8.0)
+    window.refresh_differential()
+    differential = window.case.differential(window.classes)
+    assert differential.total == 20 and differential.non_wbc["erythroblast"] == 3
+    assert differential.nrbc_per_100_wbc == 15.0
+    assert "Erythroblast (NRBC): 3 (15.0 per 100 WBC" in window.differential_panel.summary.text()
+    assert "corrected for NRBC: 6.96" in window.differential_panel.summary.text()
+    pdf_path, json_path = tmp_path / "case.pdf", tmp_path / "case.json"
+    window.export("pdf", pdf_path)
+    window.export("json", json_path)
+    text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(pdf_path).pages).split())
+    assert "Per 100 WBC" in text and "15.0" in text and "6.96" in text
+    assert json.loads(json_path.read_text())["differential"]["corrected_wbc_count"] == pytest.approx(8 * 100 / 115)
