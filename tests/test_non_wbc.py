@@ -131,3 +131,26 @@ def test_window_reports_nrbc_per_100_wbc_and_the_corrected_count_in_panel_and_pd
     text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(pdf_path).pages).split())
     assert "Per 100 WBC" in text and "15.0" in text and "6.96" in text
     assert json.loads(json_path.read_text())["differential"]["corrected_wbc_count"] == pytest.approx(8 * 100 / 115)
+
+
+def test_a_profile_made_for_another_model_is_not_used_and_the_window_says_so(qtbot):
+    """After an update to a model with other classes, a lab's old profile is refused by name, never mis-mapped,
+    and the window still classifies with the bundled model."""
+    from test_gui import make_window
+
+    from wbc_desktop.core.adapt import Head, Profile
+    from wbc_desktop.gui import settings_store
+    from wbc_desktop.gui.settings_dialog import profiles_dir
+    from wbc_desktop.inference.litert import LiteRTClassifier
+
+    five = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
+    head = Head(list(five), np.zeros(4), np.ones(4), np.zeros((4, 5)), np.zeros(5))
+    Profile("old-lab", {"name": "wbc-mobilenetv2", "version": "2.1.0", "sha256": "c0c6" + "0" * 60}, head).save(
+        profiles_dir() / "old-lab"
+    )
+    settings = LabSettings()
+    settings.profile = "old-lab"
+    settings_store.save_settings(settings)
+    window = make_window(qtbot)
+    assert isinstance(window.classifier, LiteRTClassifier)
+    assert "Lab profile 'old-lab' is not used" in window.banner.text() and "another model" in window.banner.text()

@@ -213,6 +213,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         task = ModelLoadTask(model_dir, profile)
         task.signals.loaded.connect(self._model_loaded)
         task.signals.failed.connect(self._model_failed)
+        task.signals.profile_refused.connect(self._profile_refused)
         self._model_task = task
         self.pool.start(task)
 
@@ -226,6 +227,12 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         if self.pending_inputs:
             inputs, self.pending_inputs = self.pending_inputs, []
             self.classify_paths(inputs)
+
+    def _profile_refused(self, message: str) -> None:
+        self.show_banner(
+            f"Lab profile '{self.settings.profile}' is not used: {message}. The bundled model makes the calls; "
+            "Settings › Adapt to my lab fits a new profile from your verified cells."
+        )
 
     def _model_failed(self, message: str) -> None:
         self.model_error = message

@@ -42,6 +42,7 @@ def thumbnail_image(array: np.ndarray, size: int = THUMBNAIL_SIZE) -> QImage:
 class ModelLoadSignals(QObject):
     loaded = Signal(object)
     failed = Signal(str)
+    profile_refused = Signal(str)  # the lab profile cannot be used with this model (the bundled one loads)
 
 
 class ModelLoadTask(QRunnable):
@@ -63,10 +64,20 @@ class ModelLoadTask(QRunnable):
         # One core stays free for the GUI thread: the window must keep repainting during a batch.
         threads = max(1, (os.cpu_count() or 2) - 1)
         try:
-            classifier = load_with_profile(load_classifier(self.model_dir, num_threads=threads), self.profile_dir)
-        except (ModelError, ProfileError) as error:
+            base = load_classifier(self.model_dir, num_threads=threads)
+        except ModelError as error:
             self.signals.failed.emit(str(error))
             return
+        except Exception as error:  # anything else is still a refusal with a message
+            self.signals.failed.emit(f"the model could not be loaded: {error}")
+            return
+        try:
+            classifier = load_with_profile(base, self.profile_dir)
+        except ProfileError as error:
+            # e.g. a profile made for the previous model (five classes): the bundled model makes the calls and
+            # the window says why, rather than classifying nothing until someone finds the setting
+            self.signals.profile_refused.emit(str(error))
+            classifier = base
         except Exception as error:  # anything else is still a refusal with a message
             self.signals.failed.emit(f"the model could not be loaded: {error}")
             return
