@@ -96,3 +96,34 @@ def test_progress_goes_to_stderr(tmp_path):
     assert result.returncode == 0
     assert "classifying [" in result.stderr and "4/4" in result.stderr
     assert "classifying" not in result.stdout
+
+
+def test_count_marks_each_call_that_needs_a_persons_review(tmp_path):
+    """Another lab's cells (all classified by the stain-robust model) always wait for a person, however confident
+    the call; PBC cells the model is sure of do not. JSON and CSV say so per cell, the JSON in its summary too."""
+    from conftest import BCCD_CROPS
+
+    from wbc_desktop.core.export import read_csv_cells
+    from wbc_desktop.core.review import FOREIGN
+
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    assert main(["count", str(BCCD_CROPS), str(PBC), "--json", str(out_json), "--csv", str(out_csv)]) == 0
+    report = json.loads(out_json.read_text())
+    foreign = [c for c in report["cells"] if "bccd" in c["path"]]
+    assert foreign and all(c["needs_review"] and c["review_reason"] == FOREIGN for c in foreign)
+    pbc = [c for c in report["cells"] if "bccd" not in c["path"]]
+    assert sum(c["needs_review"] for c in pbc) <= 2  # the fixtures are clear cells: at most a couple unsure
+    assert report["needs_review"] == sum(c["needs_review"] for c in report["cells"])
+    rows = read_csv_cells(out_csv)
+    assert {row["path"]: row["needs_review"] for row in rows} == {
+        c["path"]: "yes" if c["needs_review"] else "no" for c in report["cells"]
+    }
+
+
+def test_review_rule_sends_unsure_foreign_and_non_numeric_calls_to_a_person():
+    from wbc_desktop.core.review import FOREIGN, LOW_CONFIDENCE, NOT_A_NUMBER, review_reason
+
+    assert review_reason([0.97, 0.03], 0.9) is None
+    assert review_reason([0.6, 0.4], 0.9) == LOW_CONFIDENCE
+    assert review_reason([0.99, 0.01], 0.9, foreign=True) == FOREIGN
+    assert review_reason([float("nan"), 0.2], 0.9) == NOT_A_NUMBER and review_reason([], 0.9) == NOT_A_NUMBER

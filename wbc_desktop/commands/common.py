@@ -54,5 +54,8 @@ def classified_by(classifier, domain_score: float) -> str:
         return f"lab profile {profile.name}"
     routed = getattr(classifier, "routed", None)
     if routed is not None and routed(np.array([domain_score]))[0]:
-        return "stain-robust model"
+        return STAIN_ROBUST
     return "bundled model"
+
+
+STAIN_ROBUST = "stain-robust model"

@@ -8,6 +8,7 @@ import sys
 from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, Progress
 from wbc_desktop.commands.common import (
     OUT_OF_DOMAIN_MESSAGE,
+    STAIN_ROBUST,
     classified_by,
     display_order,
     domain_summary,
@@ -19,12 +20,14 @@ from wbc_desktop.core.differential import format_table, summarize
 from wbc_desktop.core.export import ExportCell, ExportError, build_report, write_csv, write_json
 from wbc_desktop.core.images import discover
 from wbc_desktop.core.pipeline import classify_iter
+from wbc_desktop.core.review import review_reason
 
 
 def run_count(args: argparse.Namespace) -> int:
     classifier = load_model_or_explain(args.model, args.profile)
     if classifier is None:
         return EXIT_NOTHING
+    threshold = classifier.review_threshold
     found = discover(args.paths)
     errors = [(str(path), message) for path, message in found.errors]
     cells: list[ExportCell] = []
@@ -35,13 +38,16 @@ def run_count(args: argparse.Namespace) -> int:
         source = str(result.source) if result.source is not None else None
         if result.ok:
             cell = ExportCell(str(result.path), result.label, result.probabilities, source=source, box=result.box)
+            made_by = None
             if result.domain_score is not None:
+                made_by = classified_by(classifier, result.domain_score)
                 cell.extra = {
                     "domain_score": round(result.domain_score, 4),
                     "unusual": result.domain_score > 1.0,
-                    "classified_by": classified_by(classifier, result.domain_score),
+                    "classified_by": made_by,
                 }
                 scores.append(result.domain_score)
+            cell.review = review_reason(result.probabilities.values(), threshold, made_by == STAIN_ROBUST)
             cells.append(cell)
         else:
             errors.append((str(result.path), result.error or "unknown error"))
@@ -64,6 +70,7 @@ def run_count(args: argparse.Namespace) -> int:
         extra={"mode": args.mode, "domain": domain_summary(scores, domain_threshold(classifier))},
     )
     print(f"{len(cells)} cells classified from {report['images']} images, {len(errors)} skipped", file=sys.stderr)
+    print(f"{report['needs_review']} of {len(cells)} calls need a person's review", file=sys.stderr)
     if report["domain"]["flag"]:
         print(f"warning: {OUT_OF_DOMAIN_MESSAGE}", file=sys.stderr)
     try:

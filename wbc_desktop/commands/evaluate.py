@@ -11,12 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
-from wbc_desktop.commands.common import classified_by, domain_threshold, load_model_or_explain, model_info
+from wbc_desktop.commands.common import (
+    STAIN_ROBUST,
+    classified_by,
+    domain_threshold,
+    load_model_or_explain,
+    model_info,
+)
 from wbc_desktop.core.domain import batch_flags
 from wbc_desktop.core.export import atomic_write_text
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary
 from wbc_desktop.core.pipeline import classify_iter
+from wbc_desktop.core.review import review_reason
 
 
 def format_report(report: dict) -> str:
@@ -50,6 +57,18 @@ def labelled_images(data_dirs: list[Path], split_csvs: list[Path] | None, split:
     return paths, labels, removed
 
 
+def review_summary(probabilities: np.ndarray, targets: np.ndarray, flagged: np.ndarray) -> dict:
+    """How many calls the review rule sends to a person, and how accurate the calls it lets through are."""
+    accepted = ~flagged
+    right = probabilities.argmax(axis=1) == targets
+    return {
+        "cells": int(flagged.sum()),
+        "fraction": float(flagged.mean()) if len(flagged) else 0.0,
+        "accepted": int(accepted.sum()),
+        "accepted_accuracy": float(right[accepted].mean()) if accepted.any() else None,
+    }
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     data_dirs: list[Path] = args.data_dir
     missing = [str(folder) for folder in data_dirs if not folder.is_dir()]
@@ -69,14 +88,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: classes {unknown} are not among the model's {classes}", file=sys.stderr)
         return EXIT_USAGE
-    targets, probabilities, errors, scores = [], [], [], []
+    targets, probabilities, errors, scores, review = [], [], [], [], []
     progress = Progress(len(paths), "evaluating")
     for done, (result, label) in enumerate(zip(classify_iter(paths, classifier), labels, strict=True), 1):
         if result.ok:
             targets.append(classes.index(label))
             probabilities.append([result.probabilities[c] for c in classes])
+            foreign = False
             if result.domain_score is not None:
                 scores.append(result.domain_score)
+                foreign = classified_by(classifier, result.domain_score) == STAIN_ROBUST
+            review.append(review_reason(probabilities[-1], classifier.review_threshold, foreign) is not None)
         else:
             errors.append({"path": str(result.path), "error": result.error})
         progress.update(done)
@@ -86,6 +108,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return EXIT_NOTHING
     report = evaluation_summary(np.array(probabilities), np.array(targets), classes)
     report["domain"] = batch_flags(scores, domain_threshold(classifier))
+    report["needs_review"] = review_summary(np.array(probabilities), np.array(targets), np.array(review))
     report["classified_by"] = dict(Counter(classified_by(classifier, score) for score in scores))
     report.update(
         model=model_info(classifier),
@@ -120,6 +143,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     if report["classified_by"]:
         print("classified by: " + ", ".join(f"{name} {count}" for name, count in report["classified_by"].items()))
+    flagged = report["needs_review"]
+    accepted = "-" if flagged["accepted_accuracy"] is None else f"{flagged['accepted_accuracy']:.4f}"
+    print(
+        f"needs review: {flagged['cells']} of {len(targets)} calls ({flagged['fraction']:.1%}); accuracy of the "
+        f"{flagged['accepted']} accepted without review: {accepted}"
+    )
     print(f"images: {len(targets)} ({split} split), skipped: {len(errors)}")
     print(f"accuracy: {report['accuracy']:.4f}")
     print(f"macro-F1: {report['macro']['f1']:.4f}")

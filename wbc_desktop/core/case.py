@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wbc_desktop.core.differential import Differential, summarize
 from wbc_desktop.core.export import ExportCell
+from wbc_desktop.core.review import review_reason
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -103,8 +104,9 @@ class Cell:
         return self.status == EXCLUDED
 
     def needs_review(self, threshold: float) -> bool:
-        """A model call below the confidence threshold that no person has looked at yet."""
-        return self.status == AUTO and self.confidence < threshold
+        """A model call that no person has looked at yet and the review rule (core.review) does not accept:
+        below the confidence threshold, or with probabilities that are not numbers."""
+        return self.status == AUTO and review_reason(self.probabilities.values(), threshold) is not None
 
     def to_export(self) -> ExportCell:
         return ExportCell(

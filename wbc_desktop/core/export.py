@@ -31,6 +31,7 @@ class ExportCell:
     source: str | None = None  # the field image a detected cell was cut from
     box: list[int] | None = None
     extra: dict = field(default_factory=dict)
+    review: str | None = None  # why the model call needs a person's review (core.review); None: it need not
 
     def to_dict(self) -> dict:
         data: dict = {
@@ -44,8 +45,16 @@ class ExportCell:
         if self.source is not None:
             data["source"] = self.source
             data["box"] = self.box
+        data["needs_review"] = self.needs_review
+        if self.needs_review:
+            data["review_reason"] = self.review
         data.update(self.extra)
         return data
+
+    @property
+    def needs_review(self) -> bool:
+        """A model call no person acted on that the review rule sends to the needs-review bin."""
+        return self.status == "auto" and self.review is not None
 
 
 def _default_file_mode() -> int:
@@ -99,6 +108,7 @@ def build_report(
         "counts": differential.counts,
         "percent": differential.percent,
         "differential": differential.to_dict(),
+        "needs_review": sum(cell.needs_review for cell in cells),
         "cells": [cell.to_dict() for cell in cells],
         "errors": [{"path": path, "error": message} for path, message in errors],
     }
@@ -127,7 +137,9 @@ def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: 
     """One row per cell (path, label, status, confidence, each probability), a blank row, then the summary."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # RFC 4180 CRLF rows: a "\r" or "\n" inside a file name gets quoted
-    writer.writerow(["path", "label", "status", "predicted", "confidence", *[f"p_{c}" for c in classes]])
+    writer.writerow(
+        ["path", "label", "status", "predicted", "confidence", "needs_review", *[f"p_{c}" for c in classes]]
+    )
     for cell in cells:
         confidence = max(cell.probabilities.values()) if cell.probabilities else ""
         writer.writerow(
@@ -137,6 +149,7 @@ def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: 
                 cell.status,
                 cell.predicted or "",
                 f"{confidence:.6f}" if confidence != "" else "",
+                "yes" if cell.needs_review else "no",
                 *[f"{cell.probabilities.get(c, 0.0):.6f}" for c in classes],
             ]
         )
