@@ -60,7 +60,8 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.case: Case | None = None
         self.task: ClassifyTask | None = None
         self.pending_inputs: list[str] = []
-        self.current_cell_id: int | None = None
+        self.current_cell_id: int | None = None  # the one cell keys act on, highlighted wherever it is shown
+        self._syncing_current = False  # select_cell is moving the views' highlights (ignore their signals)
         self.closing = False
         self.processed = 0
         self.domain_scores: list[float] = []
@@ -106,6 +107,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.gallery.reclassify_requested.connect(self.reclassify)
         for column in self.gallery.columns.values():
             column.selectionModel().currentChanged.connect(self._current_changed)
+            column.clicked.connect(self._cell_clicked)
             column.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             column.customContextMenuRequested.connect(lambda pos, c=column: self._context_menu(c, pos))
 

@@ -31,19 +31,32 @@ class ReviewActions:
     # --- review --------------------------------------------------------------------------------------------
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         cell_id = current.data(CELL_ID_ROLE) if current.isValid() else None
-        if cell_id is not None:
-            self.current_cell_id = cell_id
-            self._show_detail(cell_id)
+        if cell_id is not None and not self._syncing_current:
+            self.select_cell(cell_id)
+
+    def _cell_clicked(self, index: QModelIndex) -> None:
+        """A click on a thumbnail makes it the current cell even when its column had it as current already
+        (currentChanged does not fire then; a key press must act on the cell the technician looks at)."""
+        cell_id = index.data(CELL_ID_ROLE) if index.isValid() else None
+        if cell_id is not None and cell_id != self.current_cell_id:
+            self.select_cell(cell_id)
 
     def select_cell(self, cell_id: int) -> None:
+        """Make ``cell_id`` the one current cell of the window: highlighted in the table and in the one gallery
+        column holding it (no other column keeps a highlight), shown in the detail and field views."""
         row = self.cells_model.row_of(cell_id)
         if row is None:
             return
         self.current_cell_id = cell_id
-        self.table.selectionModel().setCurrentIndex(
-            self.cells_model.index(row, 0),
-            QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
-        )
+        self._syncing_current = True
+        try:
+            self.table.selectionModel().setCurrentIndex(
+                self.cells_model.index(row, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.gallery.show_current(cell_id, self.cells_model.index(row, 0))
+        finally:
+            self._syncing_current = False
         self._show_detail(cell_id)
 
     def _show_detail(self, cell_id: int) -> None:
@@ -127,9 +140,13 @@ class ReviewActions:
         self.reclassify([cell.id], cell.label, advance=True)
 
     def reclassify(self, cell_ids: list[int], label: str | None, advance: bool = False) -> None:
-        """Set the label of cells (``None`` excludes); saved at once, with an audit entry each."""
+        """Set the label of cells (``None`` excludes); saved at once, with an audit entry each. With ``advance``
+        the next cell becomes current: the next in the same gallery column when the gallery is in front (the
+        column the cell was in), else the next row of the table."""
         if self.case is None:
             return
+        in_gallery = advance and len(cell_ids) == 1 and self.tabs.currentWidget() is self.gallery
+        place = self.gallery.place_of(cell_ids[0]) if in_gallery else None
         try:
             for cell_id in cell_ids:
                 self.case.set_label(cell_id, label, self.who)
@@ -137,11 +154,24 @@ class ReviewActions:
         except CaseLockedError as error:
             self.show_banner(str(error))
             return
-        if advance and len(cell_ids) == 1:
+        if place is not None:
+            self.gallery.invalidate()  # re-sort now, so that the column's rows are those after the change
+            self._advance_in_column(cell_ids[0], *place)
+        elif advance and len(cell_ids) == 1:
             self._advance_from(cell_ids[0])
         elif self.current_cell_id in cell_ids:
             self._show_detail(self.current_cell_id)
         self.refresh_differential()
+
+    def _advance_in_column(self, cell_id: int, group: str, row: int) -> None:
+        """After acting on the cell at ``row`` of ``group``'s column: the cell now after it there (the same row
+        if it left the column, the next if it stayed), else the column's last cell, else the cell itself."""
+        ids = self.gallery.cell_ids(group)
+        if cell_id in ids:
+            row = ids.index(cell_id) + 1
+        if ids and row >= len(ids):
+            row = len(ids) - 1
+        self.select_cell(ids[row] if ids and ids[row] != cell_id else cell_id)
 
     def _advance_from(self, cell_id: int) -> None:
         row = self.cells_model.row_of(cell_id)

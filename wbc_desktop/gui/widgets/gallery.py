@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QMimeData, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QItemSelectionModel,
+    QMimeData,
+    QModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
 from wbc_desktop.core.classes import display_title
@@ -128,6 +137,31 @@ class Gallery(QWidget):
         for group, header in self.headers.items():
             title = "Needs review" if group == REVIEW_GROUP else display_title(group)
             header.setText(f"{title} ({self.filters[group].rowCount()})")
+
+    def cell_ids(self, group: str) -> list[int]:
+        """The cells of a column, top to bottom."""
+        proxy = self.filters[group]
+        return [proxy.index(row, 0).data(CELL_ID_ROLE) for row in range(proxy.rowCount())]
+
+    def place_of(self, cell_id: int) -> tuple[str, int] | None:
+        """The column a cell is in and its row there."""
+        for group in self.filters:
+            ids = self.cell_ids(group)
+            if cell_id in ids:
+                return group, ids.index(cell_id)
+        return None
+
+    def show_current(self, cell_id: int, source_index) -> None:
+        """Highlight the cell in the column that holds it and in no other (one current cell in the window)."""
+        for group, column in self.columns.items():
+            proxy_index = self.filters[group].mapFromSource(source_index)
+            selection = column.selectionModel()
+            if proxy_index.isValid():
+                selection.setCurrentIndex(proxy_index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                column.scrollTo(proxy_index)
+            else:
+                selection.clearSelection()
+                selection.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
 
     def invalidate(self) -> None:
         """Re-sort cells into groups after labels or the threshold changed."""

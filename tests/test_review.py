@@ -1,0 +1,91 @@
+"""Review in the gallery: one current cell for the window; a key acts on the thumbnail the technician sees and
+moves to the next cell of the same column."""
+
+from __future__ import annotations
+
+import numpy as np
+from fakes import FakeClassifier
+from PySide6.QtCore import Qt
+from test_gui import drop, make_window, solid_images
+
+from wbc_desktop.gui.models import CELL_ID_ROLE, REVIEW_GROUP
+
+
+class HalfUnsure(FakeClassifier):
+    """Every other image (by its top-left pixel) is called with low confidence: a mixed batch, as in a real
+    sample, so that the Needs review column and the table's row order differ."""
+
+    def predict(self, images):
+        rows = super().predict(images)
+        for row, image in zip(rows, images, strict=True):
+            if int(image[0, 0, 0]) % 2 == 0:
+                row[:] = 0.5 / (len(row) - 1)
+                row[0] = 0.5
+        return rows
+
+
+def click(qtbot, column, cell_id: int) -> None:
+    """A real mouse click on the thumbnail of ``cell_id`` in a gallery column."""
+    proxy = column.model()
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data(CELL_ID_ROLE) == cell_id)
+    rect = column.visualRect(proxy.index(row, 0))
+    qtbot.mouseClick(column.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def column_ids(column) -> list[int]:
+    proxy = column.model()
+    return [proxy.index(row, 0).data(CELL_ID_ROLE) for row in range(proxy.rowCount())]
+
+
+def highlighted(column) -> int | None:
+    index = column.currentIndex()
+    return index.data(CELL_ID_ROLE) if index.isValid() else None
+
+
+def test_a_key_in_the_gallery_acts_on_the_highlighted_thumbnail_then_moves_down_its_column(qtbot, tmp_path):
+    """The issue's repro: Gallery › click the first Needs-review thumbnail › 5 › click the highlighted thumbnail
+    › 1. Before, the second key changed the next row of the Cells table, a cell the technician never saw."""
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 12, size=32))
+    window.tabs.setCurrentWidget(window.gallery)
+    window.activateWindow()
+    review = window.gallery.columns[REVIEW_GROUP]
+    unsure = column_ids(review)
+    assert len(unsure) == 6 and unsure != [c.id for c in window.case.cells][:6]  # the column skips table rows
+    labels_before = {cell.id: cell.label for cell in window.case.cells}
+
+    click(qtbot, review, unsure[0])
+    assert window.current_cell_id == unsure[0] and highlighted(review) == unsure[0]
+    review.setFocus()
+    key_5, key_1 = (next(k for k, v in window.settings.key_map.items() if v == c) for c in ("monocyte", "neutrophil"))
+    with qtbot.waitSignal(window.differential_updated, timeout=2000):
+        qtbot.keyClick(review, key_5)
+    # the key acted on the clicked cell; the next cell of the same column is current and highlighted
+    assert window.case.cell(unsure[0]).label == "monocyte"
+    assert window.current_cell_id == unsure[1] and highlighted(review) == unsure[1]
+    assert [highlighted(c) for g, c in window.gallery.columns.items() if g != REVIEW_GROUP] == [None] * (
+        len(window.gallery.columns) - 1
+    )  # no other column keeps a highlight
+
+    click(qtbot, review, highlighted(review))
+    with qtbot.waitSignal(window.differential_updated, timeout=2000):
+        qtbot.keyClick(review, key_1)
+    assert window.case.cell(unsure[1]).label == "neutrophil"
+    changed = {cell.id for cell in window.case.cells if cell.label != labels_before[cell.id]}
+    assert changed <= {unsure[0], unsure[1]}  # nothing else was touched
+    assert window.current_cell_id == unsure[2] and highlighted(review) == unsure[2]
+
+
+def test_selecting_a_cell_anywhere_moves_the_one_highlight(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 8, size=32))
+    sure = next(c for c in window.case.cells if not c.needs_review(window.review_threshold))
+    unsure = next(c for c in window.case.cells if c.needs_review(window.review_threshold))
+    window.select_cell(unsure.id)
+    window.select_cell(sure.id)  # e.g. a click in the table or on a box of a field
+    shown = {group: highlighted(column) for group, column in window.gallery.columns.items()}
+    assert [cell for cell in shown.values() if cell is not None] == [sure.id]
+    assert window.table.currentIndex().row() == window.cells_model.row_of(sure.id)
+    assert np.isclose(window.case.cell(window.current_cell_id).confidence, sure.confidence)
