@@ -67,7 +67,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         case.add_results((str(p), label, probs) for p, label, probs in results)
         if case.cells:
             case.set_label(case.cells[0].id, None, "self-test")
-        case.sign_out("self-test")
+        case.sign_out("self-test", incomplete_reason="installation self-test: sample cells, not a patient")
         reopened = store.open_case(case.id)
         check("case saved and reopened", len(reopened.cells) == len(results) and reopened.locked)
         classes = tuple(classifier.classes)

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS cases (
     target INTEGER NOT NULL DEFAULT 100,
     model TEXT NOT NULL DEFAULT '{}',
     signed_by TEXT,
-    signed_at TEXT
+    signed_at TEXT,
+    incomplete_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS cells (
     id INTEGER PRIMARY KEY,
@@ -142,6 +143,7 @@ class CaseInfo:
     signed_by: str | None
     signed_at: str | None
     cell_count: int = 0
+    incomplete_reason: str | None = None  # signed out although the check listed problems: the person's reason
 
     @property
     def signed(self) -> bool:
@@ -160,6 +162,13 @@ class CaseStore:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a store was created (CREATE TABLE IF NOT EXISTS keeps an old table as it is)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cases)")}
+        if "incomplete_reason" not in columns:
+            self._write("ALTER TABLE cases ADD COLUMN incomplete_reason TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -201,15 +210,16 @@ class CaseStore:
         """Cases newest first, with their number of cells."""
         rows = self.db.execute(
             "SELECT c.id, c.sample_id, c.operator, c.created, c.wbc_count, c.target, c.model, c.signed_by, "
-            "c.signed_at, (SELECT COUNT(*) FROM cells WHERE case_id = c.id) FROM cases c ORDER BY c.id DESC"
+            "c.signed_at, c.incomplete_reason, (SELECT COUNT(*) FROM cells WHERE case_id = c.id) "
+            "FROM cases c ORDER BY c.id DESC"
         ).fetchall()
-        infos = [_info(row[:9], row[9]) for row in rows]
+        infos = [_info(row[:10], row[10]) for row in rows]
         return [info for info in infos if not info.signed] if unfinished_only else infos
 
     def open_case(self, case_id: int) -> Case:
         row = self.db.execute(
-            "SELECT id, sample_id, operator, created, wbc_count, target, model, signed_by, signed_at "
-            "FROM cases WHERE id = ?",
+            "SELECT id, sample_id, operator, created, wbc_count, target, model, signed_by, signed_at, "
+            "incomplete_reason FROM cases WHERE id = ?",
             (case_id,),
         ).fetchone()
         if row is None:
@@ -250,6 +260,7 @@ def _info(row, cell_count: int = 0) -> CaseInfo:
         signed_by=row[7],
         signed_at=row[8],
         cell_count=cell_count,
+        incomplete_reason=row[9],
     )
 
 
@@ -402,16 +413,29 @@ class Case:
         self.info.model = dict(model)
         self.store._write("UPDATE cases SET model = ? WHERE id = ?", (json.dumps(model), self.id), durable=False)
 
-    def sign_out(self, who: str) -> None:
-        """Record who signed the differential and when; the case is locked from then on."""
+    def sign_out(self, who: str, incomplete_reason: str | None = None) -> None:
+        """Record who signed the differential and when; the case is locked from then on.
+
+        A case with model calls no person verified, or counted short of its target, signs out only with a
+        typed reason (an *incomplete* sign-out, printed on the report): :func:`core.signout.sign_out_check`."""
+        from wbc_desktop.core.signout import SignOutRefused, sign_out_check
+
         self._check_open()
         if not who.strip():
             raise ValueError("sign-out needs the name of the person signing")
+        reason = (incomplete_reason or "").strip() or None
+        check = sign_out_check(self)
+        if not check.complete and reason is None:
+            raise SignOutRefused(check)
         at = now()
+        action = "sign-out" if reason is None else f"sign-out incomplete: {reason}"
         with self.store.transaction():
-            self.store.db.execute("UPDATE cases SET signed_by = ?, signed_at = ? WHERE id = ?", (who, at, self.id))
-            self._audit(None, who, "sign-out", None, None, at)
-        self.info.signed_by, self.info.signed_at = who, at
+            self.store.db.execute(
+                "UPDATE cases SET signed_by = ?, signed_at = ?, incomplete_reason = ? WHERE id = ?",
+                (who, at, reason, self.id),
+            )
+            self._audit(None, who, action, None, None, at)
+        self.info.signed_by, self.info.signed_at, self.info.incomplete_reason = who, at, reason
 
     def audit(self) -> list[AuditEntry]:
         return [
@@ -453,6 +477,7 @@ class Case:
             "target": info.target,
             "signed_by": info.signed_by,
             "signed_at": info.signed_at,
+            "incomplete_reason": info.incomplete_reason,
             "review": self.review_counts(),
         }
 

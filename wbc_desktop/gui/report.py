@@ -36,12 +36,27 @@ def report_html(case: Case, differential: Differential) -> str:
         if info.signed
         else "NOT SIGNED OUT: preliminary report"
     )
+    incomplete = (
+        f"<p style='color:#b91c1c; font-size:large'><b>INCOMPLETE</b>: signed out before every check passed. "
+        f"Reason given: {escape(info.incomplete_reason)}</p>"
+        if info.incomplete_reason
+        else ""
+    )
+    person = review.get("reviewed", 0) + review.get("reclassified", 0) + review.get("excluded", 0)
+    unreviewed = review.get("auto", 0)
+    what_was_reviewed = (
+        f"Machine classification; {person} of {len(case.cells)} cells verified by a person "
+        f"({review.get('reviewed', 0)} confirmed, {review.get('reclassified', 0)} reclassified, "
+        f"{review.get('excluded', 0)} excluded)"
+        + (f"; {unreviewed} model calls not reviewed." if unreviewed else ".")
+    )
     model_text = escape(
         f"{model.get('name', '?')} {model.get('version', '')} (sha256 {str(model.get('sha256', ''))[:12]}…)"
     )
     wbc = f"{info.wbc_count:.2f} ×10⁹/L" if info.wbc_count else "not entered"
     outside = non_wbc_html(differential)
     return f"""
+    {incomplete}
     <h2>WBC differential</h2>
     <table cellspacing=0 cellpadding=3>
       <tr><td><b>Sample</b></td><td>{escape(info.sample_id or "(no ID)")}</td>
@@ -63,7 +78,7 @@ def report_html(case: Case, differential: Differential) -> str:
     <p>95% CI: exact Clopper–Pearson (as Rümke's tables). H/L: outside the lab's reference interval.</p>
     <p></p>
     <p>{signed}</p>
-    <p style="color:#555">WBC Desktop {__version__}. Machine classification, reviewed by a technician.</p>
+    <p style="color:#555">WBC Desktop {__version__}. {what_was_reviewed}</p>
     """
 
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 from wbc_desktop.core.case import Case, case_report
 from wbc_desktop.core.export import ExportError, write_csv, write_json
 from wbc_desktop.core.images import display_text
+from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.report import write_pdf
 
@@ -103,16 +104,51 @@ class CaseActions:
             self.refresh_differential()
 
     def ask_sign_out(self) -> None:
+        """Sign out after the check (core.signout): what is missing is listed, with a jump to the first cell
+        to verify, and signing out anyway needs a typed reason that the report prints."""
         if self.case is None or self.case.locked:
             return
+        reason = None
+        check = sign_out_check(self.case)
+        if not check.complete:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Sign out", "This case is not ready to sign out.", parent=self)
+            box.setInformativeText("\n".join(f"• {problem}" for problem in check.problems()))
+            go = box.addButton("Go to the first cell to verify", QMessageBox.ButtonRole.AcceptRole)
+            go.setEnabled(bool(check.unverified))
+            incomplete = box.addButton("Sign out incomplete…", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(go)
+            box.exec()
+            if box.clickedButton() is go:
+                self.go_to_unverified(check.unverified)
+                return
+            if box.clickedButton() is not incomplete:
+                return
+            reason, ok = QInputDialog.getText(
+                self, "Sign out incomplete", "Why is it signed out incomplete? (printed at the top of the report)"
+            )
+            if not ok or not reason.strip():
+                return
         name, ok = QInputDialog.getText(self, "Sign out", "Name of the person signing out:", text=self.who)
         if ok and name.strip():
-            self.sign_out(name.strip())
+            self.sign_out(name.strip(), reason)
 
-    def sign_out(self, name: str) -> None:
+    def go_to_unverified(self, unverified: tuple[int, ...]) -> None:
+        """The gallery, on the first cell of the Needs review column, else the first unverified cell."""
+        waiting = [cell_id for cell_id in unverified if self.case.cell(cell_id).needs_review(self.review_threshold)]
+        self.tabs.setCurrentWidget(self.gallery)
+        self.select_cell((waiting or list(unverified))[0])
+
+    def sign_out(self, name: str, incomplete_reason: str | None = None) -> bool:
+        """Sign out now; refused (the banner says why) while the check lists problems and no reason is given."""
         assert self.case is not None
-        self.case.sign_out(name)
+        try:
+            self.case.sign_out(name, incomplete_reason)
+        except SignOutRefused as refusal:
+            self.show_banner(str(refusal))
+            return False
         self.case_bar.show_case(self.case.info)
+        return True
 
     # --- exports -------------------------------------------------------------------------------------------
     def export(self, kind: str, path: str | Path, overwrite: bool = False) -> None:

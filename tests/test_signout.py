@@ -1,0 +1,120 @@
+"""Sign-out checks: refused while model calls are unverified or the count is short, with a jump to the first cell
+to verify; an incomplete sign-out needs a typed reason, which the report prints; old stores gain the column."""
+
+from __future__ import annotations
+
+import sqlite3
+import unicodedata
+
+import pytest
+from fakes import FakeClassifier
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+from test_gui import drop, make_window, solid_images
+
+from wbc_desktop.core.case import CaseStore
+from wbc_desktop.core.signout import SignOutRefused
+from wbc_desktop.gui.models import REVIEW_GROUP
+
+
+def answer_check_with(monkeypatch, button_text: str | None) -> list[str]:
+    """Stand in for the person at the sign-out check: note what it says, then press ``button_text`` (or close)."""
+    shown: list[str] = []
+
+    def exec_(box):
+        shown.append(box.text() + "\n" + box.informativeText())
+        chosen = next((b for b in box.buttons() if b.text() == button_text), None)
+        if chosen is not None:
+            chosen.click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
+    return shown
+
+
+def answer_prompts(monkeypatch, *answers: str) -> None:
+    queue = list(answers)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: (queue.pop(0), True))
+
+
+def loaded_window(qtbot, tmp_path, count: int, confidence: float = 0.95):
+    window = make_window(qtbot, FakeClassifier(confidence=confidence))
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", count))
+    return window
+
+
+def test_refused_while_calls_are_unverified_and_the_count_is_short(qtbot, tmp_path, monkeypatch):
+    window = loaded_window(qtbot, tmp_path, 3)
+    shown = answer_check_with(monkeypatch, "Cancel")
+    answer_prompts(monkeypatch, "x")
+    window.ask_sign_out()
+    assert not window.case.locked
+    assert "3 model call(s) not verified" in shown[0] and "3 of 100 white cells counted" in shown[0]
+    with pytest.raises(SignOutRefused):  # the store refuses too, whoever calls it
+        window.case.sign_out("x")
+
+
+def test_the_check_jumps_to_the_first_cell_waiting_for_review(qtbot, tmp_path, monkeypatch):
+    window = loaded_window(qtbot, tmp_path, 4, confidence=0.5)  # all four in Needs review
+    answer_check_with(monkeypatch, "Go to the first cell to verify")
+    window.ask_sign_out()
+    assert not window.case.locked and window.tabs.currentWidget() is window.gallery
+    assert window.current_cell_id == window.gallery.cell_ids(REVIEW_GROUP)[0]
+
+
+def test_allowed_once_every_call_is_verified_and_the_target_reached(qtbot, tmp_path, monkeypatch):
+    window = loaded_window(qtbot, tmp_path, 100)
+    shown = answer_check_with(monkeypatch, "Cancel")
+    for cell in window.case.cells[:99]:
+        window.reclassify([cell.id], cell.label)  # confirmed by a person
+    answer_prompts(monkeypatch, "Ana")
+    window.ask_sign_out()
+    assert not window.case.locked and "1 model call(s) not verified" in shown[-1]
+    window.reclassify([window.case.cells[99].id], window.case.cells[99].label)
+    answer_prompts(monkeypatch, "Ana")
+    window.ask_sign_out()
+    assert window.case.locked and window.case.info.signed_by == "Ana" and window.case.info.incomplete_reason is None
+    assert len(shown) == 1  # the second time nothing was missing: no check dialog
+
+
+def test_incomplete_sign_out_needs_a_reason_and_the_report_says_so(qtbot, tmp_path, monkeypatch):
+    pypdf = pytest.importorskip("pypdf")
+    window = loaded_window(qtbot, tmp_path, 3)
+    answer_check_with(monkeypatch, "Sign out incomplete…")
+    answer_prompts(monkeypatch, "   ")  # no reason typed: nothing happens
+    window.ask_sign_out()
+    assert not window.case.locked
+    answer_prompts(monkeypatch, "haemolysed sample, only 3 cells", "Ana Tech")
+    window.ask_sign_out()
+    assert window.case.locked and window.case.info.incomplete_reason == "haemolysed sample, only 3 cells"
+    assert window.case.audit()[-1].action == "sign-out incomplete: haemolysed sample, only 3 cells"
+    window.export("pdf", tmp_path / "case.pdf")
+    pages = pypdf.PdfReader(tmp_path / "case.pdf").pages
+    text = unicodedata.normalize("NFKC", " ".join(" ".join(p.extract_text() for p in pages).split()))  # ligatures
+    assert "INCOMPLETE" in text and "haemolysed sample, only 3 cells" in text
+    assert "0 of 3 cells verified by a person" in text and "3 model calls not reviewed" in text
+    assert "reviewed by a technician" not in text  # the old footer claimed more than was done
+
+
+def test_a_store_written_before_the_incomplete_reason_column_opens_and_signs_out(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE cases (id INTEGER PRIMARY KEY, sample_id TEXT NOT NULL DEFAULT '', operator TEXT NOT NULL
+            DEFAULT '', created TEXT NOT NULL, wbc_count REAL, target INTEGER NOT NULL DEFAULT 100, model TEXT NOT
+            NULL DEFAULT '{}', signed_by TEXT, signed_at TEXT);
+        CREATE TABLE cells (id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id), path TEXT NOT
+            NULL, source TEXT, box TEXT, predicted TEXT NOT NULL, probabilities TEXT NOT NULL, label TEXT,
+            status TEXT NOT NULL);
+        INSERT INTO cases (id, sample_id, created) VALUES (1, 'OLD-1', '2026-11-30T10:00:00');
+        INSERT INTO cells (case_id, path, predicted, probabilities, label, status)
+            VALUES (1, 'a.jpg', 'neutrophil', '{"neutrophil": 0.99}', 'neutrophil', 'reviewed');
+        """
+    )
+    old.close()
+    store = CaseStore(path)
+    case = store.open_case(1)
+    assert case.info.sample_id == "OLD-1" and case.info.incomplete_reason is None and len(case.cells) == 1
+    case.sign_out("Ana", "one cell from an old case")
+    assert CaseStore(path).open_case(1).info.incomplete_reason == "one cell from an old case"
