@@ -127,3 +127,17 @@ def test_review_rule_sends_unsure_foreign_and_non_numeric_calls_to_a_person():
     assert review_reason([0.6, 0.4], 0.9) == LOW_CONFIDENCE
     assert review_reason([0.99, 0.01], 0.9, foreign=True) == FOREIGN
     assert review_reason([float("nan"), 0.2], 0.9) == NOT_A_NUMBER and review_reason([], 0.9) == NOT_A_NUMBER
+
+
+def test_paths_without_a_command_open_the_window_on_them(monkeypatch, tmp_path):
+    """`wbc-desktop FOLDER` (a desktop icon's drop, a file manager's 'open with') opens the window; before, it
+    failed with "invalid choice". The sub-commands are unchanged."""
+    import wbc_desktop.gui.app
+
+    opened = []
+    monkeypatch.setattr(wbc_desktop.gui.app, "run_gui", lambda paths: opened.append(paths) or 0)
+    assert main([str(PBC), str(tmp_path)]) == 0
+    assert main([]) == 0
+    assert opened == [[str(PBC), str(tmp_path)], []]
+    with pytest.raises(SystemExit):
+        main(["--not-an-option"])

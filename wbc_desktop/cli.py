@@ -152,7 +152,8 @@ def _add_train(commands) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wbc-desktop",
-        description="Classify white blood cells and sign out a WBC differential. No command opens the window.",
+        description="Classify white blood cells and sign out a WBC differential. No command, or image files and "
+        "folders, opens the window (on those images).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command")
@@ -167,8 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SUBCOMMANDS = ("count", "evaluate", "train", "adapt", "self-test", "gui")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "gui")  # `wbc-desktop FOLDER…` opens the window on those images, as a desktop app does
     args = parser.parse_args(argv)
     if args.command == "count":
         from wbc_desktop.commands.count import run_count
