@@ -159,3 +159,21 @@ def test_closing_and_labelling_equal_the_reference_filters_on_real_and_random_ma
         labels, count = label_components(mask)
         expected, expected_count = ndimage.label(mask)  # raster order of first pixel, as ours
         assert count == expected_count and np.array_equal(labels, expected)
+
+
+def test_new_case_clears_the_previous_field_banner_and_status(qtbot):
+    from test_gui import drop, make_window
+
+    window = make_window(qtbot, FakeClassifier())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, [FIELD_IMAGES[0]])
+    window.select_cell(window.case.cells[0].id)
+    window.detail.draw_box.setChecked(True)
+    window.show_banner("these images look unlike the data the model was trained on")
+    window.statusBar().showMessage("3 cells classified")
+    assert window.detail.field_buttons.isVisible() and window.banner.isVisible()
+    window.new_case()
+    assert window.detail.stack.currentWidget() is window.detail.image
+    assert not window.detail.field_buttons.isVisible() and not window.detail.draw_box.isChecked()
+    assert not window.banner.isVisible() and window.statusBar().currentMessage() == ""
+    assert window.cells_model.rowCount() == 0 and window.current_cell_id is None

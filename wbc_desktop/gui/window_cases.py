@@ -38,8 +38,13 @@ class CaseActions:
         return case
 
     def set_case(self, case: Case | None) -> None:
+        """Show ``case`` and nothing of the previous one: its cells, field, banner (an other-lab warning over a
+        new PBC case would be false) and status text go."""
         self.case = case
         self.domain_scores = []
+        self.banner.setVisible(False)
+        self.resume_button.setVisible(False)
+        self.statusBar().clearMessage()
         self.current_cell_id = None
         self.cells_model.set_case(case)
         self.gallery.invalidate()
@@ -56,8 +61,6 @@ class CaseActions:
     def resume_case(self, case_id: int) -> Case:
         case = self.store.open_case(case_id)
         self.set_case(case)
-        self.banner.setVisible(False)
-        self.resume_button.setVisible(False)
         return case
 
     def _offer_resume(self) -> None:

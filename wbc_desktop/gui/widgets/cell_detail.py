@@ -115,6 +115,10 @@ class CellDetail(QWidget):
         self.bars.set_probabilities(probabilities, label)
 
     def clear(self) -> None:
+        """Nothing selected: no field, no field buttons, no drawing mode left from the previous cell or case."""
+        self.stack.setCurrentWidget(self.image)
+        self.field_buttons.setVisible(False)
+        self.draw_box.setChecked(False)
         self._pixmap = None
         self.image.clear()
         self.image.setText("Select a cell")
