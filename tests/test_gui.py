@@ -302,3 +302,20 @@ def test_settings_persist_and_restore_defaults(qtbot):
     restored = dialog.result_settings()
     assert restored.reference_ranges["basophil"] == (0.0, 2.0) and restored.target_count == 100
     assert restored.review_threshold is None
+
+
+def test_audit_trail_is_a_table_that_fits_the_screen_and_filters_by_cell(qtbot, tmp_path):
+    window = make_window(qtbot, FakeClassifier())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 60))
+    for cell in window.case.cells:  # 120 entries: the old message box grew 3,000 px tall
+        window.reclassify([cell.id], "lymphocyte")
+        window.reclassify([cell.id], None)
+    window.show_audit()
+    dialog = window.audit_dialog
+    qtbot.waitExposed(dialog)
+    assert dialog.model.rowCount() == 120 and dialog.height() <= 700
+    assert dialog.table.verticalScrollBar().maximum() > 0  # it scrolls instead of growing
+    qtbot.keyClicks(dialog.cell_filter, str(window.case.cells[7].id))
+    assert dialog.proxy.rowCount() == 2 and "2 of 120" in dialog.count.text()
+    dialog.reject()

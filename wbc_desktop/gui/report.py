@@ -47,8 +47,7 @@ def report_html(case: Case, differential: Differential) -> str:
     what_was_reviewed = (
         f"Machine classification; {person} of {len(case.cells)} cells verified by a person "
         f"({review.get('reviewed', 0)} confirmed, {review.get('reclassified', 0)} reclassified, "
-        f"{review.get('excluded', 0)} excluded)"
-        + (f"; {unreviewed} model calls not reviewed." if unreviewed else ".")
+        f"{review.get('excluded', 0)} excluded)" + (f"; {unreviewed} model calls not reviewed." if unreviewed else ".")
     )
     model_text = escape(
         f"{model.get('name', '?')} {model.get('version', '')} (sha256 {str(model.get('sha256', ''))[:12]}…)"

@@ -189,8 +189,7 @@ class CaseActions:
     def show_audit(self) -> None:
         if self.case is None:
             return
-        lines = [
-            f"{e.at}  {e.who}  {e.action}  cell {e.cell_id or '-'}: {e.from_label or '—'} → {e.to_label or '—'}"
-            for e in self.case.audit()
-        ]
-        QMessageBox.information(self, "Audit trail", "\n".join(lines) or "No changes yet.")
+        from wbc_desktop.gui.audit_dialog import AuditDialog
+
+        self.audit_dialog = AuditDialog(self.case.audit(), self.case.info.sample_id or f"case {self.case.id}", self)
+        self.audit_dialog.open()
