@@ -89,3 +89,40 @@ def test_selecting_a_cell_anywhere_moves_the_one_highlight(qtbot, tmp_path):
     assert [cell for cell in shown.values() if cell is not None] == [sure.id]
     assert window.table.currentIndex().row() == window.cells_model.row_of(sure.id)
     assert np.isclose(window.case.cell(window.current_cell_id).confidence, sure.confidence)
+
+
+def test_undo_and_redo_restore_label_status_and_differential_and_are_audited(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 6, size=32))
+    window.activateWindow()
+    window.table.setFocus()
+    cell = window.case.cells[0]
+    model_call, status = cell.label, cell.status
+    counts = dict(window.differential_panel.model.differential.counts)
+    other = next(c for c in window.classes if c != model_call and c in counts)
+
+    window.reclassify([cell.id], other)  # reclassify, then exclude, then confirm another cell
+    window.reclassify([cell.id], None)
+    window.reclassify([window.case.cells[1].id], window.case.cells[1].label)
+    assert window.case.cells[1].status == "reviewed"
+    for _ in range(3):
+        qtbot.keyClick(window.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (cell.label, cell.status) == (model_call, status) and window.case.cells[1].status == "auto"
+    assert window.differential_panel.model.differential.counts == counts  # the differential is back too
+    qtbot.keyClick(window.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert (cell.label, cell.status) == (other, "reclassified")
+    actions = [entry.action for entry in window.case.audit()]
+    assert actions.count("undo (back to auto)") == 2 and "undo (back to reclassified)" in actions
+    assert actions[-1] == "redo (back to reclassified)"
+
+
+def test_undo_cannot_change_a_signed_case(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 2, size=32))
+    window.reclassify([window.case.cells[0].id], None)
+    assert window.sign_out("Ana", "two cells of a test")
+    assert not window.undo_stack.canUndo()
+    window.undo_stack.undo()
+    assert window.case.cells[0].label is None

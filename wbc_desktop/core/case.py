@@ -378,6 +378,18 @@ class Case:
         cell.label, cell.status = label, status
         return cell
 
+    def restore(self, cell_id: int, label: str | None, status: str, who: str, action: str = "undo") -> Cell:
+        """Put a cell back to an earlier label and status (an undo: a model call can become unverified again);
+        audited like any change."""
+        self._check_open()
+        cell = self.cell(cell_id)
+        previous = cell.label
+        with self.store.transaction():
+            self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
+            self._audit(cell_id, who, f"{action} (back to {status})", previous, label)
+        cell.label, cell.status = label, status
+        return cell
+
     def confirm(self, cell_id: int, who: str) -> Cell:
         """The technician agrees with the cell's current label."""
         cell = self.cell(cell_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -67,6 +67,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.domain_scores: list[float] = []
         self.model_dir: Path | None = None
         self._last_refresh = 0.0
+        self.undo_stack = QUndoStack(self)  # a person's changes to cells in this case (Edit › Undo, Ctrl+Z)
         self.drain_timer = QTimer(self)
         self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
         self.drain_timer.timeout.connect(self._drain)
@@ -173,6 +174,13 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self._action(file_menu, "Export &PDF report…", lambda: self.export_dialog("pdf"), "Ctrl+P")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        edit_menu.addActions([undo, redo])
+        self.undo_action, self.redo_action = undo, redo
         case_menu = self.menuBar().addMenu("&Case")
         self._action(case_menu, "&Sign out…", self.ask_sign_out)
         self._action(case_menu, "&Audit trail…", self.show_audit)

@@ -41,6 +41,7 @@ class CaseActions:
         """Show ``case`` and nothing of the previous one: its cells, field, banner (an other-lab warning over a
         new PBC case would be false) and status text go."""
         self.case = case
+        self.undo_stack.clear()  # undo is for this case's changes only
         self.domain_scores = []
         self.banner.setVisible(False)
         self.resume_button.setVisible(False)
@@ -151,6 +152,7 @@ class CaseActions:
             self.show_banner(str(refusal))
             return False
         self.case_bar.show_case(self.case.info)
+        self.undo_stack.clear()  # a signed case does not change (amendments are another matter)
         return True
 
     # --- exports -------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from wbc_desktop.core.case import CaseLockedError
 from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
 from wbc_desktop.gui.models import CELL_ID_ROLE, STATUS_TEXT
+from wbc_desktop.gui.undo import LabelCommand
 from wbc_desktop.gui.widgets.field_view import FieldBox
 
 FIELD_PREVIEW_SIDE = 960
@@ -147,13 +148,19 @@ class ReviewActions:
             return
         in_gallery = advance and len(cell_ids) == 1 and self.tabs.currentWidget() is self.gallery
         place = self.gallery.place_of(cell_ids[0]) if in_gallery else None
+        before = {cell_id: (self.case.cell(cell_id).label, self.case.cell(cell_id).status) for cell_id in cell_ids}
+        done: list[int] = []
         try:
             for cell_id in cell_ids:
                 self.case.set_label(cell_id, label, self.who)
                 self.cells_model.cell_changed(cell_id)
+                done.append(cell_id)
         except CaseLockedError as error:
             self.show_banner(str(error))
             return
+        finally:
+            if done:  # Ctrl+Z puts back exactly what was changed
+                self.undo_stack.push(LabelCommand(self, self.case, {c: before[c] for c in done}, label))
         if place is not None:
             self.gallery.invalidate()  # re-sort now, so that the column's rows are those after the change
             self._advance_in_column(cell_ids[0], *place)

@@ -1,0 +1,37 @@
+"""Undo and redo of what a technician does to cells (reclassify, exclude, confirm), on Qt's QUndoStack: every
+undo and redo is saved and audited like the change itself."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QUndoCommand
+
+from wbc_desktop.core.case import Case
+
+
+class LabelCommand(QUndoCommand):
+    """Cells given one label (None excludes). Pushed after the change was made, so the first redo does nothing."""
+
+    def __init__(self, window, case: Case, before: dict[int, tuple[str | None, str]], label: str | None):
+        count = len(before)
+        what = "exclude" if label is None else f"{label}"
+        super().__init__(f"{what} ({count} cell{'s' if count != 1 else ''})")
+        self.window, self.case, self.before, self.label = window, case, before, label
+        self.after = {cell_id: (case.cell(cell_id).label, case.cell(cell_id).status) for cell_id in before}
+        self._done = True
+
+    def undo(self) -> None:
+        self._apply(self.before, "undo")
+
+    def redo(self) -> None:
+        if self._done:  # QUndoStack.push() calls redo(): the change is already saved
+            self._done = False
+            return
+        self._apply(self.after, "redo")
+
+    def _apply(self, states: dict[int, tuple[str | None, str]], action: str) -> None:
+        for cell_id, (label, status) in states.items():
+            self.case.restore(cell_id, label, status, self.window.who, action)
+            self.window.cells_model.cell_changed(cell_id)
+        self.window.gallery.invalidate()
+        self.window.select_cell(next(iter(states)))
+        self.window.refresh_differential()
