@@ -126,3 +126,29 @@ def test_undo_cannot_change_a_signed_case(qtbot, tmp_path):
     assert not window.undo_stack.canUndo()
     window.undo_stack.undo()
     assert window.case.cells[0].label is None
+
+
+def test_confirm_page_accepts_the_cells_shown_in_a_class_column_only(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 40, size=32))
+    window.tabs.setCurrentWidget(window.gallery)
+    window.activateWindow()
+    first_unsure = window.gallery.cell_ids(REVIEW_GROUP)[0]
+    window.select_cell(first_unsure)
+    qtbot.keyClick(window.gallery.columns[REVIEW_GROUP], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert all(c.status == "auto" for c in window.case.cells)  # never the Needs review column
+
+    group = next(g for g in window.classes if window.gallery.cell_ids(g))
+    column = window.gallery.columns[group]
+    shown = window.gallery.visible_cell_ids(group)
+    window.select_cell(shown[0])
+    column.setFocus()
+    qtbot.keyClick(column, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    accepted = {c.id for c in window.case.cells if c.status == "accepted"}
+    assert accepted == set(shown) and accepted
+    assert all(c.status == "auto" for c in window.case.cells if c.id not in accepted)
+    assert window.case.review_counts()["accepted"] == len(shown)
+    assert [e.action for e in window.case.audit()].count("confirm page") == len(shown)
+    window.undo_stack.undo()
+    assert all(c.status == "auto" for c in window.case.cells)

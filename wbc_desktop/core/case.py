@@ -61,6 +61,7 @@ CREATE INDEX IF NOT EXISTS audit_by_case ON audit(case_id);
 """
 
 AUTO, REVIEWED, RECLASSIFIED, EXCLUDED = "auto", "reviewed", "reclassified", "excluded"
+ACCEPTED = "accepted"  # verified with the rest of a gallery page (confirm page), not one by one
 EXCLUDE = None  # the label of an excluded cell (artifact, smudge, not a WBC)
 
 
@@ -378,6 +379,20 @@ class Case:
         cell.label, cell.status = label, status
         return cell
 
+    def accept_page(self, cell_ids: Iterable[int], who: str) -> list[Cell]:
+        """A person looked at these cells together (a gallery page of one class) and agrees with each call:
+        verified as *accepted*, which the report counts apart from cells confirmed one by one."""
+        self._check_open()
+        cells = [self.cell(cell_id) for cell_id in cell_ids]
+        cells = [cell for cell in cells if cell.status == AUTO and cell.label is not None]
+        with self.store.transaction():
+            for cell in cells:
+                self.store.db.execute("UPDATE cells SET status = ? WHERE id = ?", (ACCEPTED, cell.id))
+                self._audit(cell.id, who, "confirm page", cell.label, cell.label)
+        for cell in cells:
+            cell.status = ACCEPTED
+        return cells
+
     def restore(self, cell_id: int, label: str | None, status: str, who: str, action: str = "undo") -> Cell:
         """Put a cell back to an earlier label and status (an undo: a model call can become unverified again);
         audited like any change."""
@@ -473,7 +488,7 @@ class Case:
 
     def review_counts(self) -> dict[str, int]:
         """How many cells a person reviewed (confirmed), reclassified or excluded."""
-        counts = {REVIEWED: 0, RECLASSIFIED: 0, EXCLUDED: 0, AUTO: 0}
+        counts = {REVIEWED: 0, RECLASSIFIED: 0, EXCLUDED: 0, ACCEPTED: 0, AUTO: 0}
         for cell in self.cells:
             counts[cell.status] = counts.get(cell.status, 0) + 1
         return counts

@@ -180,6 +180,10 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         redo = self.undo_stack.createRedoAction(self, "&Redo")
         redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
         edit_menu.addActions([undo, redo])
+        edit_menu.addSeparator()
+        self.confirm_page_action = self._action(
+            edit_menu, "Confirm the cells shown in this &column", self.confirm_page, "Ctrl+Return"
+        )
         self.undo_action, self.redo_action = undo, redo
         case_menu = self.menuBar().addMenu("&Case")
         self._action(case_menu, "&Sign out…", self.ask_sign_out)

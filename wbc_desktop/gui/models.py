@@ -19,6 +19,7 @@ STATUS_TEXT = {
     "reviewed": "reviewed",
     "reclassified": "reclassified",
     "excluded": "excluded",
+    "accepted": "accepted (page)",
 }
 
 Index = QModelIndex | QPersistentModelIndex

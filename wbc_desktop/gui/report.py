@@ -42,12 +42,13 @@ def report_html(case: Case, differential: Differential) -> str:
         if info.incomplete_reason
         else ""
     )
-    person = review.get("reviewed", 0) + review.get("reclassified", 0) + review.get("excluded", 0)
+    person = sum(review.get(key, 0) for key in ("reviewed", "reclassified", "excluded", "accepted"))
     unreviewed = review.get("auto", 0)
     what_was_reviewed = (
         f"Machine classification; {person} of {len(case.cells)} cells verified by a person "
-        f"({review.get('reviewed', 0)} confirmed, {review.get('reclassified', 0)} reclassified, "
-        f"{review.get('excluded', 0)} excluded)" + (f"; {unreviewed} model calls not reviewed." if unreviewed else ".")
+        f"({review.get('reviewed', 0)} confirmed one by one, {review.get('accepted', 0)} accepted with their "
+        f"gallery page, {review.get('reclassified', 0)} reclassified, {review.get('excluded', 0)} excluded)"
+        + (f"; {unreviewed} model calls not reviewed." if unreviewed else ".")
     )
     model_text = escape(
         f"{model.get('name', '?')} {model.get('version', '')} (sha256 {str(model.get('sha256', ''))[:12]}…)"

@@ -170,6 +170,30 @@ class ReviewActions:
             self._show_detail(self.current_cell_id)
         self.refresh_differential()
 
+    def confirm_page(self) -> None:
+        """Accept every model call shown in the current class column (the page the technician just looked at):
+        the fast path for a clean sample. Never the Needs review or Excluded columns; undoable like a key."""
+        if self.case is None or self.current_cell_id is None:
+            return
+        place = self.gallery.place_of(self.current_cell_id)
+        if place is None or place[0] not in self.classes or self.tabs.currentWidget() is not self.gallery:
+            self.statusBar().showMessage("Confirm page works on a class column of the gallery", 4000)
+            return
+        shown = self.gallery.visible_cell_ids(place[0])
+        before = {cell_id: (self.case.cell(cell_id).label, self.case.cell(cell_id).status) for cell_id in shown}
+        try:
+            accepted = self.case.accept_page(shown, self.who)
+        except CaseLockedError as error:
+            self.show_banner(str(error))
+            return
+        for cell in accepted:
+            self.cells_model.cell_changed(cell.id)
+        if accepted:
+            self.undo_stack.push(LabelCommand(self, self.case, {c.id: before[c.id] for c in accepted}, "page"))
+        self.statusBar().showMessage(f"{len(accepted)} cells accepted on this page", 4000)
+        self.gallery.invalidate()
+        self.refresh_differential()
+
     def _advance_in_column(self, cell_id: int, group: str, row: int) -> None:
         """After acting on the cell at ``row`` of ``group``'s column: the cell now after it there (the same row
         if it left the column, the next if it stayed), else the column's last cell, else the cell itself."""

@@ -143,6 +143,16 @@ class Gallery(QWidget):
         proxy = self.filters[group]
         return [proxy.index(row, 0).data(CELL_ID_ROLE) for row in range(proxy.rowCount())]
 
+    def visible_cell_ids(self, group: str) -> list[int]:
+        """The cells of a column whose thumbnails are on screen (what the technician can see now)."""
+        column, proxy = self.columns[group], self.filters[group]
+        viewport = column.viewport().rect()
+        return [
+            proxy.index(row, 0).data(CELL_ID_ROLE)
+            for row in range(proxy.rowCount())
+            if column.visualRect(proxy.index(row, 0)).intersects(viewport)
+        ]
+
     def place_of(self, cell_id: int) -> tuple[str, int] | None:
         """The column a cell is in and its row there."""
         for group in self.filters:
