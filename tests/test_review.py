@@ -152,3 +152,18 @@ def test_confirm_page_accepts_the_cells_shown_in_a_class_column_only(qtbot, tmp_
     assert [e.action for e in window.case.audit()].count("confirm page") == len(shown)
     window.undo_stack.undo()
     assert all(c.status == "auto" for c in window.case.cells)
+
+
+def test_another_labs_cells_wait_for_review_in_the_window_however_confident(qtbot):
+    """Every call the stain-robust model made (the cell looks foreign) is in Needs review, kept in the case."""
+    from conftest import BCCD_CROPS, PBC
+
+    window = make_window(qtbot)
+    with qtbot.waitSignal(window.batch_finished, timeout=60_000):
+        drop(window, [BCCD_CROPS, PBC / "neutrophil"])
+    foreign = [c for c in window.case.cells if "bccd" in c.path]
+    assert foreign and all(c.foreign and c.needs_review(window.review_threshold) for c in foreign)
+    assert set(window.gallery.cell_ids(REVIEW_GROUP)) >= {c.id for c in foreign}
+    reopened = window.store.open_case(window.case.id)
+    assert all(c.foreign for c in reopened.cells if "bccd" in c.path)
+    assert not any(c.foreign for c in reopened.cells if "bccd" not in c.path)

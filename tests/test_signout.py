@@ -96,7 +96,7 @@ def test_incomplete_sign_out_needs_a_reason_and_the_report_says_so(qtbot, tmp_pa
     assert "reviewed by a technician" not in text  # the old footer claimed more than was done
 
 
-def test_a_store_written_before_the_incomplete_reason_column_opens_and_signs_out(tmp_path):
+def test_a_store_written_by_the_previous_schema_opens_and_signs_out(tmp_path):
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)
     old.executescript(
@@ -116,5 +116,6 @@ def test_a_store_written_before_the_incomplete_reason_column_opens_and_signs_out
     store = CaseStore(path)
     case = store.open_case(1)
     assert case.info.sample_id == "OLD-1" and case.info.incomplete_reason is None and len(case.cells) == 1
+    assert case.cells[0].foreign is False and case.cells[0].label == "neutrophil"  # cells gained foreign_call
     case.sign_out("Ana", "one cell from an old case")
     assert CaseStore(path).open_case(1).info.incomplete_reason == "one cell from an old case"

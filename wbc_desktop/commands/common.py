@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from wbc_desktop.core.classes import display_order  # noqa: F401  (re-exported for the commands)
 from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_flagged, batch_score
 
@@ -52,10 +50,9 @@ def classified_by(classifier, domain_score: float) -> str:
     profile = getattr(classifier, "profile", None)
     if profile is not None:
         return f"lab profile {profile.name}"
-    routed = getattr(classifier, "routed", None)
-    if routed is not None and routed(np.array([domain_score]))[0]:
-        return STAIN_ROBUST
-    return "bundled model"
+    from wbc_desktop.inference.litert import classified_by_robust  # deferred: keeps `import cli` light
+
+    return STAIN_ROBUST if classified_by_robust(classifier, domain_score) else "bundled model"
 
 
 STAIN_ROBUST = "stain-robust model"

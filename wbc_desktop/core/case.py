@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS cells (
     predicted TEXT NOT NULL,
     probabilities TEXT NOT NULL,
     label TEXT,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    foreign_call INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
@@ -96,6 +97,7 @@ class Cell:
     status: str
     source: str | None = None
     box: list[int] | None = None
+    foreign: bool = False  # the stain-robust model made the call: the cell looked unlike the training data
 
     @property
     def confidence(self) -> float:
@@ -108,7 +110,7 @@ class Cell:
     def needs_review(self, threshold: float) -> bool:
         """A model call that no person has looked at yet and the review rule (core.review) does not accept:
         below the confidence threshold, or with probabilities that are not numbers."""
-        return self.status == AUTO and review_reason(self.probabilities.values(), threshold) is not None
+        return self.status == AUTO and review_reason(self.probabilities.values(), threshold, self.foreign) is not None
 
     def to_export(self) -> ExportCell:
         return ExportCell(
@@ -170,6 +172,8 @@ class CaseStore:
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(cases)")}
         if "incomplete_reason" not in columns:
             self._write("ALTER TABLE cases ADD COLUMN incomplete_reason TEXT")
+        if "foreign_call" not in {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}:
+            self._write("ALTER TABLE cells ADD COLUMN foreign_call INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self.db.close()
@@ -235,9 +239,10 @@ class CaseStore:
                 probabilities=json.loads(r[5]),
                 label=r[6],
                 status=r[7],
+                foreign=bool(r[8]),
             )
             for r in self.db.execute(
-                "SELECT id, path, source, box, predicted, probabilities, label, status FROM cells "
+                "SELECT id, path, source, box, predicted, probabilities, label, status, foreign_call FROM cells "
                 "WHERE case_id = ? ORDER BY id",
                 (case_id,),
             )
@@ -296,7 +301,8 @@ class Case:
         """Add classified cells in one transaction (one disk sync).
 
         Each item is ``(path, label, probabilities)`` or, for a cell found in a field,
-        ``(path, label, probabilities, source, box)``.
+        ``(path, label, probabilities, source, box)``, optionally followed by whether the stain-robust model made
+        the call (``foreign``: such a call waits for a person's review).
         """
         self._check_open()
         with self.store.transaction(durable=False):
@@ -320,10 +326,10 @@ class Case:
         """INSERT the cells (inside the caller's transaction)."""
         added = []
         for path, label, probabilities, *where in results:
-            source, box = [*where, None, None][:2]
+            source, box, foreign = [*where, None, None, False][:3]
             cursor = self.store.db.execute(
-                "INSERT INTO cells (case_id, path, source, box, predicted, probabilities, label, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cells (case_id, path, source, box, predicted, probabilities, label, status, "
+                "foreign_call) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.id,
                     _path_to_db(path),
@@ -333,9 +339,12 @@ class Case:
                     json.dumps(probabilities),
                     label,
                     AUTO,
+                    int(bool(foreign)),
                 ),
             )
-            added.append(Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO, source, box))
+            added.append(
+                Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO, source, box, bool(foreign))
+            )
         return added
 
     def _audit(

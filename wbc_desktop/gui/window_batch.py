@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 from wbc_desktop.core.images import display_text
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.worker import ClassifyTask, Finished
+from wbc_desktop.inference.litert import classified_by_robust
 
 # Results are moved into the case on a timer, at most this long per tick, so the window never stutters.
 DRAIN_INTERVAL_MS = 40
@@ -106,7 +107,15 @@ class BatchActions:
         good = [(r, thumb) for r, thumb in results if r.ok]
         if good:
             cells = self.case.add_results(
-                (str(r.path), r.label, r.probabilities, str(r.source) if r.source else None, r.box) for r, _ in good
+                (
+                    str(r.path),
+                    r.label,
+                    r.probabilities,
+                    str(r.source) if r.source else None,
+                    r.box,
+                    classified_by_robust(self.classifier, r.domain_score),  # such calls wait for review
+                )
+                for r, _ in good
             )
             pixmaps = [QPixmap.fromImage(thumb) if thumb is not None else None for _, thumb in good]
             self.cells_model.cells_added(cells, pixmaps)

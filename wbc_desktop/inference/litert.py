@@ -207,3 +207,11 @@ def load_classifier(model_dir: str | Path | None = None, num_threads: int | None
     from wbc_desktop.paths import model_store_dir
 
     return LiteRTClassifier(model_dir if model_dir is not None else model_store_dir(), num_threads)
+
+
+def classified_by_robust(classifier, domain_score: float | None) -> bool:
+    """Whether the stain-robust model made a cell's call (the bundled model routed it there). A lab profile's
+    calls are its own: False."""
+    if not isinstance(classifier, LiteRTClassifier) or domain_score is None:
+        return False
+    return bool(classifier.routed(np.array([domain_score]))[0])
