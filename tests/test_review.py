@@ -167,3 +167,39 @@ def test_another_labs_cells_wait_for_review_in_the_window_however_confident(qtbo
     reopened = window.store.open_case(window.case.id)
     assert all(c.foreign for c in reopened.cells if "bccd" in c.path)
     assert not any(c.foreign for c in reopened.cells if "bccd" not in c.path)
+
+
+def test_gallery_thumbnails_are_big_enough_sized_by_a_slider_and_named_in_tooltips(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 4, size=200))
+    column = window.gallery.columns[REVIEW_GROUP]
+    index = column.model().index(0, 0)
+    assert column.iconSize().width() >= 96 and index.data(Qt.ItemDataRole.DisplayRole) is None
+    assert index.data(Qt.ItemDataRole.ToolTipRole).endswith(".png")
+    window.gallery.size_slider.setValue(128)
+    assert all(c.iconSize().width() == 128 for c in window.gallery.columns.values())
+    assert window.cells_model.thumbnail(window.case.cells[0].id).width() == 128  # sharp at the largest size
+
+
+def test_z_shows_the_current_cell_at_its_original_size(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 2, size=150))
+    window.activateWindow()
+    window.table.setFocus()
+    window.select_cell(window.case.cells[0].id)
+    qtbot.keyClick(window.table, Qt.Key.Key_Z)
+    dialog = window.zoom_dialog
+    assert dialog.image.pixmap().width() == 150
+    dialog.show_at(2)
+    assert dialog.image.pixmap().width() == 300
+    dialog.accept()
+
+
+def test_the_window_fits_a_laptop_screen(qtbot):
+    """Everything fits 1280x720 (the gallery scrolls sideways, the panels shrink); before, the window opened at
+    1360x860 and ten gallery columns would have forced it to 1600 px."""
+    window = make_window(qtbot, HalfUnsure())
+    minimum = window.minimumSizeHint()
+    assert minimum.width() <= 1280 and minimum.height() <= 720 - 40, minimum

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut, QUndoStack
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -39,6 +39,15 @@ from wbc_desktop.gui.worker import ClassifyTask, ModelLoadTask
 from wbc_desktop.paths import user_data_dir
 
 
+def fitting_size(width: int, height: int) -> QSize:
+    """The preferred window size, shrunk to the screen's free area (a 1280x720 laptop cut the window off)."""
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return QSize(width, height)
+    free = screen.availableGeometry()
+    return QSize(min(width, free.width()), min(height, free.height() - 40))  # room for the title bar
+
+
 class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWindow):
     model_ready = Signal()
     model_failed = Signal(str)
@@ -48,7 +57,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
     def __init__(self, model_dir: Path | None = None, store_path: Path | None = None, load_model: bool = True):
         super().__init__()
         self.setWindowTitle("WBC Desktop")
-        self.resize(1360, 860)
+        self.resize(fitting_size(1360, 860))
         self.setAcceptDrops(True)
         self.pool = QThreadPool.globalInstance()
         self.settings = settings_store.load_settings()
@@ -211,6 +220,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         bindings = [(key, lambda k=key: self._key_label(k)) for key in DEFAULT_KEY_MAP]
         bindings += [(key, lambda: self.label_current(None)) for key in ("0", "X")]
         bindings += [(key, self.confirm_current) for key in ("Return", "Enter", "Space")]
+        bindings += [("Z", self.zoom_current)]
         for key, slot in bindings:
             shortcut = QShortcut(QKeySequence(key), self.tabs)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)

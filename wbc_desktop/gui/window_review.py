@@ -125,6 +125,25 @@ class ReviewActions:
         self.select_cell(cell.id)
         self.refresh_differential()
 
+    def zoom_current(self) -> None:
+        """The current cell at its original size (100 %, 200 % on 2), e.g. to look at granules."""
+        if self.case is None or self.current_cell_id is None:
+            return
+        from wbc_desktop.gui.widgets.zoom import ZoomDialog
+
+        cell = self.case.cell(self.current_cell_id)
+        try:
+            if cell.source and cell.box:
+                x0, y0, x1, y1 = cell.box
+                pixels = load_image(cell.source)[y0:y1, x0:x1]
+            else:
+                pixels = load_image(cell.path)
+        except ImageLoadError as error:
+            self.statusBar().showMessage(f"The image cannot be shown: {error}", 5000)
+            return
+        self.zoom_dialog = ZoomDialog(pixels, Path(cell.path).name, self)
+        self.zoom_dialog.open()
+
     def _key_label(self, key: str) -> None:
         label = self.settings.key_map.get(key)
         if label in self.classes:

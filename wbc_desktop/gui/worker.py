@@ -24,7 +24,7 @@ from PySide6.QtGui import QImage
 from wbc_desktop.core.images import discover, load_image
 from wbc_desktop.core.pipeline import classify_iter
 
-THUMBNAIL_SIZE = 72
+THUMBNAIL_SIZE = 128  # the gallery shows 64-128 px (a slider); the cells table 56 px
 # Threads preparing cells ahead of the model during a batch: one core fewer than the machine has, so the window's
 # own thread keeps a core (with the batch thread running the model, a 2-core PC still overlaps the two).
 GUI_PREPARE_WORKERS = max(1, (os.cpu_count() or 1) - 1)

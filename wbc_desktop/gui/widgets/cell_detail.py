@@ -67,7 +67,7 @@ class CellDetail(QWidget):
         super().__init__(parent)
         self.image = QLabel("Select a cell")
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setMinimumSize(240, 240)
+        self.image.setMinimumSize(180, 180)  # small enough for a 1280x720 laptop; it grows with the window
         self.image.setStyleSheet("background: #f3f4f6; border: 1px solid #d1d5db;")
         self.caption = QLabel("")
         self.caption.setWordWrap(True)

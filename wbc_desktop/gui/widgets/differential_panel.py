@@ -30,7 +30,7 @@ class DifferentialPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMinimumHeight(190)
+        self.table.setMinimumHeight(130)  # scrolls on a laptop; grows with the window
         self.target = QProgressBar()
         self.target.setFormat("%v of %m cells counted")
         self.summary = QLabel("")

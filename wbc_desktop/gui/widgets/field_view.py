@@ -28,7 +28,7 @@ class FieldView(QGraphicsView):
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumSize(240, 200)
+        self.setMinimumSize(180, 180)
         self.scale_factor = 1.0  # preview pixels per field pixel
         self.boxes: list[FieldBox] = []
         self.drawing = False

@@ -12,12 +12,23 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QScrollArea,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from wbc_desktop.core.classes import display_title
 from wbc_desktop.gui.models import CELL_ID_ROLE, EXCLUDED_GROUP, GROUP_ROLE, REVIEW_GROUP
 
 CELL_MIME = "application/x-wbc-cell-ids"
+# Thumbnails big enough to judge a cell (the table's 56 px are for finding one); a slider sets the size.
+MIN_THUMBNAIL, DEFAULT_THUMBNAIL, MAX_THUMBNAIL = 64, 96, 128
 
 
 def encode_cell_ids(ids: list[int]) -> QMimeData:
@@ -48,6 +59,11 @@ class GroupFilter(QSortFilterProxyModel):
     def filterAcceptsColumn(self, source_column, source_parent) -> bool:
         return source_column == 0
 
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            return None  # the thumbnail alone: a file name cut in the middle helped nobody (it is in the tooltip)
+        return super().data(index, role)
+
     def mimeTypes(self) -> list[str]:
         return [CELL_MIME]
 
@@ -65,8 +81,7 @@ class GroupColumn(QListView):
         self.group = group
         # Icons flow left to right and wrap: a narrow column shows one thumbnail per row, a wide one several.
         self.setViewMode(QListView.ViewMode.IconMode)
-        self.setIconSize(QSize(64, 64))
-        self.setGridSize(QSize(76, 90))
+        self.set_thumbnail_size(DEFAULT_THUMBNAIL)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setWordWrap(False)
@@ -79,6 +94,11 @@ class GroupColumn(QListView):
         self.setDropIndicatorShown(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
+
+    def set_thumbnail_size(self, side: int) -> None:
+        self.setIconSize(QSize(side, side))
+        self.setGridSize(QSize(side + 10, side + 10))
+        self.setMinimumWidth(side + 10 + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth())
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasFormat(CELL_MIME) and self.group != REVIEW_GROUP:
@@ -110,8 +130,32 @@ class Gallery(QWidget):
         self.columns: dict[str, GroupColumn] = {}
         self.headers: dict[str, QLabel] = {}
         self.filters: dict[str, GroupFilter] = {}
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Cell size"))
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(MIN_THUMBNAIL, MAX_THUMBNAIL)
+        self.size_slider.setValue(DEFAULT_THUMBNAIL)
+        self.size_slider.setMaximumWidth(200)
+        self.size_slider.setToolTip("Thumbnail size in the gallery; Z shows the current cell at full size")
+        self.size_slider.valueChanged.connect(self.set_thumbnail_size)
+        controls.addWidget(self.size_slider)
+        controls.addWidget(QLabel("Keys act on the highlighted cell · Ctrl+Enter confirms the cells shown in a column"))
+        controls.addStretch(1)
+        outer.addLayout(controls)
+        # Ten columns of 96 px cells are wider than a laptop's window: they scroll sideways instead of widening
+        # the window past the screen (a 1280x720 screen cut it off).
+        strip = QWidget()
+        layout = QHBoxLayout(strip)
+        layout.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidget(strip)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # each column scrolls itself
+        outer.addWidget(scroll, 1)
+        self.scroll = scroll
         for group in (REVIEW_GROUP, *classes, EXCLUDED_GROUP):
             box = QVBoxLayout()
             header = QLabel()
@@ -137,6 +181,10 @@ class Gallery(QWidget):
         for group, header in self.headers.items():
             title = "Needs review" if group == REVIEW_GROUP else display_title(group)
             header.setText(f"{title} ({self.filters[group].rowCount()})")
+
+    def set_thumbnail_size(self, side: int) -> None:
+        for column in self.columns.values():
+            column.set_thumbnail_size(side)
 
     def cell_ids(self, group: str) -> list[int]:
         """The cells of a column, top to bottom."""
