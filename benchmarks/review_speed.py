@@ -74,6 +74,9 @@ def main() -> None:
 
         ticks.clear()
         timer.start()
+        if page_confirm:  # class pages: one column as wide as the gallery, Ctrl+Page Down to the next
+            window.gallery.one_class.setChecked(True)
+            keys += 1
         for group in window.gallery.columns:
             if group == EXCLUDED_GROUP:
                 continue
@@ -84,7 +87,7 @@ def main() -> None:
                 ]
                 if not waiting:
                     break
-                window.select_cell(waiting[0])  # a click on the first cell still to verify (counted as a key)
+                window.select_cell(waiting[0])  # a click, or Ctrl+Page Down, to this column's first cell: a key
                 column.setFocus()
                 keys += 1
                 if page_confirm and group != REVIEW_GROUP:
@@ -104,7 +107,7 @@ def main() -> None:
 
     per_cell_keys, per_cell_stall = one_run(page_confirm=False)
     page_keys, page_stall = one_run(page_confirm=True)
-    print(f"{args.cells} cells, window {width}x{height}")
+    print(f"{args.cells} cells, window {width}x{height} (confirm page in one-class mode: a class page at a time)")
     print(f"one key per cell: {per_cell_keys:.2f} keys/cell; worst event-loop stall {per_cell_stall * 1000:.0f} ms")
     print(f"confirm page:     {page_keys:.2f} keys/cell; worst event-loop stall {page_stall * 1000:.0f} ms")
     app.quit()

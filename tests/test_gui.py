@@ -14,7 +14,7 @@ from badfiles import write_bad_corpus
 from conftest import PBC
 from fakes import FakeClassifier
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from wbc_desktop.core.differential import CLASSES
@@ -40,8 +40,8 @@ def drop(window: MainWindow, paths: list[Path]) -> None:
     QApplication only routes synthetic drops while a platform drag is in progress)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(
-        QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(  # Qt's drag-enter event takes an integer point (PySide6 6.11 insists)
+        QPoint(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     window.dragEnterEvent(enter)
     assert enter.isAccepted()

@@ -203,3 +203,23 @@ def test_the_window_fits_a_laptop_screen(qtbot):
     window = make_window(qtbot, HalfUnsure())
     minimum = window.minimumSizeHint()
     assert minimum.width() <= 1280 and minimum.height() <= 720 - 40, minimum
+
+
+def test_one_class_at_a_time_shows_a_class_page_and_ctrl_page_down_moves_to_the_next(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 30, size=32))
+    window.tabs.setCurrentWidget(window.gallery)
+    window.activateWindow()
+    window.gallery.one_class.setChecked(True)
+    groups = window.gallery.groups_with_cells()
+    shown = [g for g, holder in window.gallery.holders.items() if not holder.isHidden()]
+    assert len(shown) == 1 and shown[0] in groups
+    column = window.gallery.columns[shown[0]]
+    column.setFocus()
+    qtbot.keyClick(column, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+    following = groups[(groups.index(shown[0]) + 1) % len(groups)]
+    assert [g for g, holder in window.gallery.holders.items() if not holder.isHidden()] == [following]
+    assert window.current_cell_id == window.gallery.cell_ids(following)[0]
+    window.gallery.one_class.setChecked(False)
+    assert not any(holder.isHidden() for holder in window.gallery.holders.values())

@@ -115,6 +115,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
 
         self.gallery = Gallery(self.cells_model, self.classes)
         self.gallery.reclassify_requested.connect(self.reclassify)
+        self.gallery.one_class.toggled.connect(self.one_class_toggled)
         for column in self.gallery.columns.values():
             column.selectionModel().currentChanged.connect(self._current_changed)
             column.clicked.connect(self._cell_clicked)
@@ -193,6 +194,8 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.confirm_page_action = self._action(
             edit_menu, "Confirm the cells shown in this &column", self.confirm_page, "Ctrl+Return"
         )
+        self._action(edit_menu, "&Next column", lambda: self.next_column(1), "Ctrl+PgDown")
+        self._action(edit_menu, "&Previous column", lambda: self.next_column(-1), "Ctrl+PgUp")
         self.undo_action, self.redo_action = undo, redo
         case_menu = self.menuBar().addMenu("&Case")
         self._action(case_menu, "&Sign out…", self.ask_sign_out)

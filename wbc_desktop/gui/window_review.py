@@ -55,6 +55,9 @@ class ReviewActions:
                 self.cells_model.index(row, 0),
                 QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
             )
+            if self.gallery.one_class.isChecked():
+                place = self.gallery.place_of(cell_id)
+                self.gallery.show_only(place[0] if place else None)
             self.gallery.show_current(cell_id, self.cells_model.index(row, 0))
         finally:
             self._syncing_current = False
@@ -188,6 +191,27 @@ class ReviewActions:
         elif self.current_cell_id in cell_ids:
             self._show_detail(self.current_cell_id)
         self.refresh_differential()
+
+    def one_class_toggled(self, on: bool) -> None:
+        """One class at a time: the current cell's column (else the first with cells) fills the gallery."""
+        if not on:
+            self.gallery.show_only(None)
+            return
+        place = self.gallery.place_of(self.current_cell_id) if self.current_cell_id is not None else None
+        groups = self.gallery.groups_with_cells()
+        self.gallery.show_only(place[0] if place else (groups[0] if groups else None))
+
+    def next_column(self, step: int = 1) -> None:
+        """The first cell of the next (step 1) or previous (-1) column that has cells, e.g. the next class page."""
+        groups = self.gallery.groups_with_cells()
+        if not groups:
+            return
+        place = self.gallery.place_of(self.current_cell_id) if self.current_cell_id is not None else None
+        current = groups.index(place[0]) if place and place[0] in groups else -step
+        group = groups[(current + step) % len(groups)]
+        self.tabs.setCurrentWidget(self.gallery)
+        self.select_cell(self.gallery.cell_ids(group)[0])
+        self.gallery.columns[group].setFocus()
 
     def confirm_page(self) -> None:
         """Accept every model call shown in the current class column (the page the technician just looked at):

@@ -14,6 +14,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -128,6 +129,8 @@ class Gallery(QWidget):
         super().__init__(parent)
         self.source_model = source_model
         self.columns: dict[str, GroupColumn] = {}
+        self.holders: dict[str, QWidget] = {}
+        self.shown_group: str | None = None  # one-class mode: the only column shown (a class page)
         self.headers: dict[str, QLabel] = {}
         self.filters: dict[str, GroupFilter] = {}
         outer = QVBoxLayout(self)
@@ -141,6 +144,12 @@ class Gallery(QWidget):
         self.size_slider.setToolTip("Thumbnail size in the gallery; Z shows the current cell at full size")
         self.size_slider.valueChanged.connect(self.set_thumbnail_size)
         controls.addWidget(self.size_slider)
+        self.one_class = QCheckBox("One class at a time")
+        self.one_class.setToolTip(
+            "Show only the current cell's column, as wide as the gallery (a class page): more cells on a page for "
+            "Ctrl+Enter; Ctrl+Page Down / Ctrl+Page Up go to the next / previous column"
+        )
+        controls.addWidget(self.one_class)
         controls.addWidget(QLabel("Keys act on the highlighted cell · Ctrl+Enter confirms the cells shown in a column"))
         controls.addStretch(1)
         outer.addLayout(controls)
@@ -157,7 +166,9 @@ class Gallery(QWidget):
         outer.addWidget(scroll, 1)
         self.scroll = scroll
         for group in (REVIEW_GROUP, *classes, EXCLUDED_GROUP):
-            box = QVBoxLayout()
+            holder = QWidget()  # header and column together, so that one-class mode can hide the others
+            box = QVBoxLayout(holder)
+            box.setContentsMargins(0, 0, 0, 0)
             header = QLabel()
             header.setAlignment(Qt.AlignmentFlag.AlignCenter)
             header.setStyleSheet("font-weight: 600; padding: 2px;")
@@ -168,7 +179,8 @@ class Gallery(QWidget):
             column.cells_dropped.connect(self._dropped)
             box.addWidget(header)
             box.addWidget(column, 1)
-            layout.addLayout(box, 1)
+            layout.addWidget(holder, 1)
+            self.holders[group] = holder
             self.columns[group], self.headers[group], self.filters[group] = column, header, proxy
             for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
                 signal.connect(self.refresh_headers)
@@ -185,6 +197,15 @@ class Gallery(QWidget):
     def set_thumbnail_size(self, side: int) -> None:
         for column in self.columns.values():
             column.set_thumbnail_size(side)
+
+    def show_only(self, group: str | None) -> None:
+        """One-class mode on one column (a class page as wide as the gallery), or all columns with None."""
+        self.shown_group = group
+        for name, holder in self.holders.items():
+            holder.setVisible(group is None or name == group)
+
+    def groups_with_cells(self) -> list[str]:
+        return [group for group in self.filters if self.filters[group].rowCount()]
 
     def cell_ids(self, group: str) -> list[int]:
         """The cells of a column, top to bottom."""
