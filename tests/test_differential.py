@@ -89,3 +89,15 @@ def test_default_ranges_cover_every_white_cell_class():
     from wbc_desktop.core.classes import WBC_CLASSES
 
     assert set(DEFAULT_REFERENCE_RANGES) == set(WBC_CLASSES)
+
+
+def test_a_flag_the_interval_does_not_support_asks_for_more_cells():
+    """As tessera does: 12 % monocytes in 100 cells is flagged H (reference 2-10) but its interval (6.4-20.0)
+    spans 10, so the count cannot yet tell; 0 eosinophils of 100 (reference 1-6) is settled by 300 more."""
+    result = summarize(["neutrophil"] * 69 + ["lymphocyte"] * 19 + ["monocyte"] * 12)
+    rows = {row.label: row for row in result.rows}
+    assert rows["monocyte"].flag == "H" and rows["monocyte"].undecided and rows["monocyte"].more_to_decide == 900
+    assert rows["eosinophil"].undecided and rows["eosinophil"].more_to_decide == 300
+    assert not rows["neutrophil"].undecided and rows["neutrophil"].more_to_decide is None  # inside: no flag
+    decided = summarize(["neutrophil"] * 50 + ["lymphocyte"] * 20 + ["monocyte"] * 30)
+    assert not next(r for r in decided.rows if r.label == "monocyte").undecided  # 30 %: clearly high

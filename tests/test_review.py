@@ -223,3 +223,18 @@ def test_one_class_at_a_time_shows_a_class_page_and_ctrl_page_down_moves_to_the_
     assert window.current_cell_id == window.gallery.cell_ids(following)[0]
     window.gallery.one_class.setChecked(False)
     assert not any(holder.isHidden() for holder in window.gallery.holders.values())
+
+
+def test_reaching_the_target_is_shown_and_an_uncertain_flag_asks_for_more(qtbot, tmp_path):
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 99, size=16))
+    panel = window.differential_panel
+    assert "Target reached" not in panel.target.format()
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "one more", 1, size=16))
+    window.refresh_differential()
+    assert panel.target.format().startswith("Target reached: 100 of 100")
+    differential = panel.model.differential
+    undecided = [row for row in differential.rows if row.undecided]
+    assert all(display in panel.summary.text() for display in ("not certain at this count",)) == bool(undecided)

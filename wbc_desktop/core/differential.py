@@ -41,6 +41,10 @@ class ClassSummary:
     absolute: float | None
     reference: tuple[float, float] | None
     flag: str  # "H", "L" or ""
+    # Flagged, but the 95 % interval still reaches back over the reference limit: the count cannot yet tell the
+    # flag from chance. How many more cells (in hundreds) would, at the same percentage; None otherwise.
+    more_to_decide: int | None = None
+    undecided: bool = False  # flagged, and the interval spans the limit (whether or not counting more would help)
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,27 @@ def clopper_pearson(count: int, total: int, confidence: float = 0.95) -> tuple[f
     return (low, high)
 
 
+def spans_limit(low: float, high: float, reference: tuple[float, float] | None) -> bool:
+    """Whether an interval (in %) straddles either reference limit."""
+    return reference is not None and any(low < limit < high for limit in reference)
+
+
+def cells_to_decide(count: int, total: int, reference: tuple[float, float] | None, most: int = 1000) -> int | None:
+    """How many more cells, in steps of 100, until the 95 % interval at the same proportion no longer spans a
+    reference limit (tessera's "count 100 more"); None if it does not span one now or would not by ``most``."""
+    if not total or reference is None:
+        return None
+    low, high = clopper_pearson(count, total)
+    if not spans_limit(100 * low, 100 * high, reference):
+        return None
+    for more in range(100, most + 1, 100):
+        bigger = total + more
+        low, high = clopper_pearson(round(count * bigger / total), bigger)
+        if not spans_limit(100 * low, 100 * high, reference):
+            return more
+    return None
+
+
 def flag_for(percent: float, reference: tuple[float, float] | None) -> str:
     """'H' above the reference interval, 'L' below it, '' inside or without one."""
     if reference is None:
@@ -227,6 +252,8 @@ def summarize(
                 absolute=(basis * count / total) if (basis is not None and total) else None,
                 reference=tuple(reference) if reference is not None else None,
                 flag=flag_for(percent, reference) if total else "",
+                more_to_decide=cells_to_decide(count, total, reference) if flag_for(percent, reference) else None,
+                undecided=bool(flag_for(percent, reference)) and spans_limit(100.0 * low, 100.0 * high, reference),
             )
         )
     return Differential(

@@ -61,7 +61,16 @@ class DifferentialPanel(QWidget):
         self.target.setMaximum(differential.target)
         self.target.setValue(min(differential.total, differential.target))
         self.target.setFormat(f"{differential.total} of {differential.target} cells counted")
-        outside = ""
+        reached = differential.total >= differential.target
+        self.target.setStyleSheet("QProgressBar::chunk { background: #16a34a; }" if reached else "")
+        if reached:
+            self.target.setFormat(f"Target reached: {differential.total} of {differential.target} cells counted")
+        outside = "".join(
+            f"\n{display_title(row.label)} {row.flag}: not certain at this count (its 95 % interval spans the "
+            + (f"limit): count {row.more_to_decide} more to decide" if row.more_to_decide else "limit)")
+            for row in differential.rows
+            if row.undecided
+        )
         for label, count in differential.non_wbc.items():
             per_100 = differential.per_100_wbc(label)
             outside += f"\n{display_title(label)}: {count} ({'–' if per_100 is None else f'{per_100:.1f}'}"
