@@ -84,3 +84,18 @@ def test_export_has_normal_file_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_csv_cells_that_look_like_formulas_are_escaped(tmp_path):
+    """OWASP's CSV-injection rule: a file name (or a profile's class name) starting with = + - @ tab or CR is
+    text in a spreadsheet, not a formula; the app's own reader gives the original back."""
+    from wbc_desktop.core.differential import summarize
+    from wbc_desktop.core.export import ExportCell, read_csv_cells, write_csv
+
+    names = ['=HYPERLINK("http://x","click").jpg', "+1.jpg", "-2.jpg", "@SUM(A1).jpg", "\tx.jpg", "plain.jpg"]
+    cells = [ExportCell(name, "neutrophil", {"neutrophil": 1.0}) for name in names]
+    write_csv(tmp_path / "c.csv", cells, ("neutrophil",), summarize(["neutrophil"] * len(names)))
+    raw = (tmp_path / "c.csv").read_text(encoding="utf-8")
+    assert '"\'=HYPERLINK(""http://x"",""click"").jpg"' in raw and "'+1.jpg" in raw and "'@SUM" in raw
+    assert "\nplain.jpg," in raw.replace("\r\n", "\n")
+    assert [row["path"] for row in read_csv_cells(tmp_path / "c.csv")] == names

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wbc_desktop.core.differential import CLASSES, clopper_pearson, summarize
-from wbc_desktop.core.export import ExportCell, csv_text, json_text
+from wbc_desktop.core.export import ExportCell, csv_text, from_spreadsheet_safe, json_text
 from wbc_desktop.core.images import ImageLoadError, load_image
 
 REAL = {"jpeg": jpeg_bytes(cell_like((40, 30))), "png": png_bytes(cell_like((40, 30)))}
@@ -94,7 +94,8 @@ def test_csv_and_json_round_trip_any_file_name(paths, probs):
     ]
     differential = summarize(cell.label for cell in cells)
     rows = list(csv.reader(io.StringIO(csv_text(cells, CLASSES, differential), newline="")))
-    assert [row[0] for row in rows[1 : 1 + len(cells)]] == paths
+    assert [from_spreadsheet_safe(row[0]) for row in rows[1 : 1 + len(cells)]] == paths
+    assert not any(row[0].startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows[1 : 1 + len(cells)])
     assert rows[1 + len(cells)] == []  # the blank row before the summary
     report = {"cells": [cell.to_dict() for cell in cells]}
     assert [c["path"] for c in json.loads(json_text(report))["cells"]] == paths

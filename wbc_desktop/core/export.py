@@ -133,6 +133,19 @@ def write_json(path: str | os.PathLike[str], report: dict) -> None:
     atomic_write_text(path, json_text(report))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula (OWASP)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one starting like a formula (a file named "=HYPERLINK(…)")
+    gets a leading apostrophe, OWASP's rule against CSV injection. :func:`from_spreadsheet_safe` undoes it."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def from_spreadsheet_safe(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
 def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: Differential) -> str:
     """One row per cell (path, label, status, confidence, each probability), a blank row, then the summary."""
     buffer = io.StringIO()
@@ -144,10 +157,10 @@ def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: 
         confidence = max(cell.probabilities.values()) if cell.probabilities else ""
         writer.writerow(
             [
-                cell.path,
-                cell.label or "",
+                spreadsheet_safe(cell.path),
+                spreadsheet_safe(cell.label or ""),
                 cell.status,
-                cell.predicted or "",
+                spreadsheet_safe(cell.predicted or ""),
                 f"{confidence:.6f}" if confidence != "" else "",
                 "yes" if cell.needs_review else "no",
                 *[f"{cell.probabilities.get(c, 0.0):.6f}" for c in classes],
@@ -200,5 +213,5 @@ def read_csv_cells(path: str | os.PathLike[str]) -> list[dict[str, str]]:
         for row in reader:
             if not row:
                 break
-            rows.append(dict(zip(header, row, strict=True)))
+            rows.append(dict(zip(header, (from_spreadsheet_safe(value) for value in row), strict=True)))
     return rows
