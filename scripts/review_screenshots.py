@@ -38,7 +38,8 @@ def main() -> None:
 
     app = QApplication([])
     window = MainWindow()
-    window.showMaximized()
+    window.setGeometry(app.primaryScreen().availableGeometry())  # Xvfb has no window manager to maximise it
+    window.show()
 
     def settle(ms: int = 400) -> None:
         loop = QEventLoop()

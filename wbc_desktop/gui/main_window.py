@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -136,7 +137,14 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.differential_panel.wbc_count_changed.connect(self._wbc_count_changed)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.detail)
-        right.addWidget(self.differential_panel)
+        # The differential scrolls inside its part of the window rather than making the window taller than a
+        # laptop's screen (its notes grow with IG, NRBC and uncertain flags).
+        differential_scroll = QScrollArea()
+        differential_scroll.setWidget(self.differential_panel)
+        differential_scroll.setWidgetResizable(True)
+        differential_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        differential_scroll.setMinimumHeight(160)
+        right.addWidget(differential_scroll)
         right.setSizes([430, 380])
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.tabs)

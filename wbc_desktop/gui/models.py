@@ -6,6 +6,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 
 from wbc_desktop.core.case import Case, Cell
+from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
 from wbc_desktop.core.images import display_text
 
@@ -166,7 +167,7 @@ class DifferentialModel(ColumnsModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             values = (
-                row.label.capitalize(),
+                display_title(row.label),
                 str(row.count),
                 f"{row.percent:.1f}",
                 f"{row.ci_low:.1f}–{row.ci_high:.1f}" if self.differential.total else "–",

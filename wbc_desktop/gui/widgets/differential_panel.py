@@ -34,6 +34,7 @@ class DifferentialPanel(QWidget):
         self.target = QProgressBar()
         self.target.setFormat("%v of %m cells counted")
         self.summary = QLabel("")
+        self.summary.setWordWrap(True)  # long notes wrap instead of widening the window past a laptop's screen
         self.wbc_count = QDoubleSpinBox()
         self.wbc_count.setRange(0.0, 500.0)
         self.wbc_count.setDecimals(2)

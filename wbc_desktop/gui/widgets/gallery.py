@@ -140,7 +140,8 @@ class Gallery(QWidget):
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(MIN_THUMBNAIL, MAX_THUMBNAIL)
         self.size_slider.setValue(DEFAULT_THUMBNAIL)
-        self.size_slider.setMaximumWidth(200)
+        self.size_slider.setMinimumWidth(90)
+        self.size_slider.setMaximumWidth(180)
         self.size_slider.setToolTip("Thumbnail size in the gallery; Z shows the current cell at full size")
         self.size_slider.valueChanged.connect(self.set_thumbnail_size)
         controls.addWidget(self.size_slider)
@@ -150,8 +151,10 @@ class Gallery(QWidget):
             "Ctrl+Enter; Ctrl+Page Down / Ctrl+Page Up go to the next / previous column"
         )
         controls.addWidget(self.one_class)
-        controls.addWidget(QLabel("Keys act on the highlighted cell · Ctrl+Enter confirms the cells shown in a column"))
-        controls.addStretch(1)
+        hint = QLabel("Keys act on the highlighted cell · Ctrl+Enter: accept the cells shown")
+        hint.setStyleSheet("color: #4b5563;")
+        hint.setMinimumWidth(10)  # may be cut on a narrow window; never widens it
+        controls.addWidget(hint, 1)
         outer.addLayout(controls)
         # Ten columns of 96 px cells are wider than a laptop's window: they scroll sideways instead of widening
         # the window past the screen (a 1280x720 screen cut it off).
