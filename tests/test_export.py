@@ -99,3 +99,19 @@ def test_csv_cells_that_look_like_formulas_are_escaped(tmp_path):
     assert '"\'=HYPERLINK(""http://x"",""click"").jpg"' in raw and "'+1.jpg" in raw and "'@SUM" in raw
     assert "\nplain.jpg," in raw.replace("\r\n", "\n")
     assert [row["path"] for row in read_csv_cells(tmp_path / "c.csv")] == names
+
+
+def test_json_never_holds_a_bare_nan():
+    """A model that returns NaN must not produce a file other programs refuse: NaN and infinity become null,
+    and the call is marked as needing review."""
+    import json
+
+    from wbc_desktop.core.export import ExportCell, json_text
+    from wbc_desktop.core.review import NOT_A_NUMBER, review_reason
+
+    probabilities = {"neutrophil": float("nan"), "monocyte": float("inf")}
+    cell = ExportCell("a.jpg", "neutrophil", probabilities, review=review_reason(probabilities.values(), 0.9))
+    document = json.loads(json_text({"cells": [cell.to_dict()]}))  # the strict parser accepts it
+    assert document["cells"][0]["probabilities"] == {"neutrophil": None, "monocyte": None}
+    assert document["cells"][0]["needs_review"] and document["cells"][0]["review_reason"] == NOT_A_NUMBER
+    assert "NaN" not in json_text({"x": [float("nan")]})

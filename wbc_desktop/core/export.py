@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -119,13 +120,26 @@ def build_report(
     return report
 
 
+def finite_or_none(value):
+    """The document with every NaN or infinity replaced by null: bare NaN is not JSON (other programs reject the
+    file), and a probability that is not a number must read as missing, not as a value."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
 def json_text(report: dict) -> str:
-    """Readable UTF-8 JSON; falls back to ASCII escapes when a file name is not valid UTF-8 (still exact)."""
-    text = json.dumps(report, indent=2, ensure_ascii=False)
+    """Readable UTF-8 JSON (strict: no NaN); falls back to ASCII escapes when a file name is not valid UTF-8."""
+    report = finite_or_none(report)
+    text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(report, indent=2, ensure_ascii=True)
+        text = json.dumps(report, indent=2, ensure_ascii=True, allow_nan=False)
     return text + "\n"
 
 
