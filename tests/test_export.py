@@ -92,7 +92,15 @@ def test_csv_cells_that_look_like_formulas_are_escaped(tmp_path):
     from wbc_desktop.core.differential import summarize
     from wbc_desktop.core.export import ExportCell, read_csv_cells, write_csv
 
-    names = ['=HYPERLINK("http://x","click").jpg', "+1.jpg", "-2.jpg", "@SUM(A1).jpg", "\tx.jpg", "plain.jpg"]
+    names = [
+        '=HYPERLINK("http://x","click").jpg',
+        "+1.jpg",
+        "-2.jpg",
+        "@SUM(A1).jpg",
+        "\tx.jpg",
+        "plain.jpg",
+        "'=a.jpg",
+    ]
     cells = [ExportCell(name, "neutrophil", {"neutrophil": 1.0}) for name in names]
     write_csv(tmp_path / "c.csv", cells, ("neutrophil",), summarize(["neutrophil"] * len(names)))
     raw = (tmp_path / "c.csv").read_text(encoding="utf-8")

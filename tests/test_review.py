@@ -238,3 +238,48 @@ def test_reaching_the_target_is_shown_and_an_uncertain_flag_asks_for_more(qtbot,
     differential = panel.model.differential
     undecided = [row for row in differential.rows if row.undecided]
     assert all(display in panel.summary.text() for display in ("not certain at this count",)) == bool(undecided)
+
+
+def test_confirm_page_never_takes_cells_scrolled_out_of_sight(qtbot, tmp_path):
+    """The gallery scrolls sideways on a small screen: a column out of view, or a half-hidden row, is not 'shown'."""
+    window = make_window(qtbot, HalfUnsure())
+    window.resize(800, 600)
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 40, size=32))
+    window.tabs.setCurrentWidget(window.gallery)
+    groups = [g for g in window.gallery.groups_with_cells() if g != REVIEW_GROUP]
+    far = groups[-1]
+    window.gallery.scroll.horizontalScrollBar().setValue(0)
+    qtbot.wait(50)
+    holder = window.gallery.holders[far]
+    on_screen = (
+        window.gallery.scroll.viewport()
+        .rect()
+        .intersects(holder.geometry().translated(-window.gallery.scroll.horizontalScrollBar().value(), 0))
+    )
+    assert not on_screen and window.gallery.visible_cell_ids(far) == []  # at 800 px the far column is out of view
+    column = window.gallery.columns[far]
+    shown = set(window.gallery.visible_cell_ids(far))
+    viewport = column.viewport().rect()
+    for row in range(column.model().rowCount()):
+        rect = column.visualRect(column.model().index(row, 0))
+        if column.model().index(row, 0).data(CELL_ID_ROLE) in shown:
+            assert viewport.contains(rect)  # wholly on screen, never a half-hidden row
+    window.select_cell(window.gallery.cell_ids(far)[0])  # brings the column into view
+    assert window.gallery.visible_cell_ids(far)
+
+
+def test_window_exports_say_which_calls_need_review_and_sign_out_waits_for_a_batch(qtbot, tmp_path):
+    import json
+
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 6, size=32))
+    window.export("json", tmp_path / "c.json")
+    cells = json.loads((tmp_path / "c.json").read_text())["cells"]
+    waiting = {c.path for c in window.case.cells if c.needs_review(window.review_threshold)}
+    assert waiting and {c["path"] for c in cells if c["needs_review"]} == waiting
+    window.task = object()  # a batch still running
+    assert not window.sign_out("Ana", "test") and not window.case.locked
+    assert "waits for the batch" in window.banner.text()
+    window.task = None

@@ -96,7 +96,9 @@ def _percentile_of_bytes(values: np.ndarray, q: float) -> float:
     position = q / 100.0 * (len(values) - 1)
     below, above = int(np.floor(position)), int(np.ceil(position))
     low, high = np.searchsorted(cumulative, [below + 1, above + 1])  # the value at each rank of the sorted list
-    return float(low + (high - low) * (position - below))
+    fraction, difference = position - below, float(high - low)
+    # NumPy's own interpolation, to the last bit: from the nearer end
+    return float(low + difference * fraction) if fraction < 0.5 else float(high - difference * (1.0 - fraction))
 
 
 def optical_density(rgb: np.ndarray, white: np.ndarray | None = None) -> np.ndarray:

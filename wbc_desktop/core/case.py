@@ -112,7 +112,12 @@ class Cell:
         below the confidence threshold, or with probabilities that are not numbers."""
         return self.status == AUTO and review_reason(self.probabilities.values(), threshold, self.foreign) is not None
 
-    def to_export(self) -> ExportCell:
+    def to_export(self, threshold: float | None = None) -> ExportCell:
+        """The cell as exported; with the review ``threshold`` a model call no person verified says whether it
+        needs review (and why), as the window's bin and the CLI do."""
+        review = None
+        if self.status == AUTO and threshold is not None:
+            review = review_reason(self.probabilities.values(), threshold, self.foreign)
         return ExportCell(
             self.path,
             self.label,
@@ -121,6 +126,7 @@ class Cell:
             predicted=self.predicted,
             source=self.source,
             box=self.box,
+            review=review,
         )
 
 
@@ -311,13 +317,13 @@ class Case:
         return added
 
     def add_drawn_cell(
-        self, source: str, box: list[int], label: str, probabilities: dict[str, float], who: str
+        self, source: str, box: list[int], label: str, probabilities: dict[str, float], who: str, foreign: bool = False
     ) -> Cell:
         """A WBC the finder missed, boxed by a person: the cell and its audit entry in one durable transaction."""
         self._check_open()
         number = 1 + sum(1 for cell in self.cells if cell.source == source and "#drawn" in cell.path)
         with self.store.transaction():
-            cell = self._insert_cells([(f"{source}#drawn{number}", label, probabilities, source, box)])[0]
+            cell = self._insert_cells([(f"{source}#drawn{number}", label, probabilities, source, box, foreign)])[0]
             self._audit(cell.id, who, "add-box", None, label)
         self.cells.append(cell)
         return cell
@@ -519,12 +525,13 @@ class Case:
 
 
 def case_report(
-    case: Case, classes: tuple[str, ...], reference_ranges=None
+    case: Case, classes: tuple[str, ...], reference_ranges=None, review_threshold: float | None = None
 ) -> tuple[list[ExportCell], Differential, dict]:
-    """What the exports of a case contain: its cells, its differential and the JSON document."""
+    """What the exports of a case contain: its cells (each saying whether it needs review, given the threshold),
+    its differential and the JSON document."""
     from wbc_desktop.core.export import build_report
 
-    cells = [cell.to_export() for cell in case.cells]
+    cells = [cell.to_export(review_threshold) for cell in case.cells]
     differential = case.differential(classes, reference_ranges)
     report = build_report(cells, differential, model=case.info.model, errors=case.errors, case=case.header())
     return cells, differential, report

@@ -176,17 +176,19 @@ def spans_limit(low: float, high: float, reference: tuple[float, float] | None) 
     return reference is not None and any(low < limit < high for limit in reference)
 
 
-def cells_to_decide(count: int, total: int, reference: tuple[float, float] | None, most: int = 1000) -> int | None:
+def cells_to_decide(
+    count: int, total: int, reference: tuple[float, float] | None, most: int = 1000, confidence: float = 0.95
+) -> int | None:
     """How many more cells, in steps of 100, until the 95 % interval at the same proportion no longer spans a
     reference limit (tessera's "count 100 more"); None if it does not span one now or would not by ``most``."""
     if not total or reference is None:
         return None
-    low, high = clopper_pearson(count, total)
+    low, high = clopper_pearson(count, total, confidence)
     if not spans_limit(100 * low, 100 * high, reference):
         return None
     for more in range(100, most + 1, 100):
         bigger = total + more
-        low, high = clopper_pearson(round(count * bigger / total), bigger)
+        low, high = clopper_pearson(round(count * bigger / total), bigger, confidence)
         if not spans_limit(100 * low, 100 * high, reference):
             return more
     return None
@@ -252,7 +254,11 @@ def summarize(
                 absolute=(basis * count / total) if (basis is not None and total) else None,
                 reference=tuple(reference) if reference is not None else None,
                 flag=flag_for(percent, reference) if total else "",
-                more_to_decide=cells_to_decide(count, total, reference) if flag_for(percent, reference) else None,
+                more_to_decide=(
+                    cells_to_decide(count, total, reference, confidence=confidence)
+                    if flag_for(percent, reference)
+                    else None
+                ),
                 undecided=bool(flag_for(percent, reference)) and spans_limit(100.0 * low, 100.0 * high, reference),
             )
         )

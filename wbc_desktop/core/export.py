@@ -152,12 +152,13 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as
 
 def spreadsheet_safe(text: str) -> str:
     """A text cell a spreadsheet shows as text: one starting like a formula (a file named "=HYPERLINK(…)")
-    gets a leading apostrophe, OWASP's rule against CSV injection. :func:`from_spreadsheet_safe` undoes it."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    gets a leading apostrophe, OWASP's rule against CSV injection; so does one that already starts with an
+    apostrophe, so that :func:`from_spreadsheet_safe` gives every text back exactly."""
+    return "'" + text if text.startswith((*FORMULA_STARTS, "'")) else text
 
 
 def from_spreadsheet_safe(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+    return text[1:] if text.startswith("'") else text
 
 
 def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: Differential) -> str:

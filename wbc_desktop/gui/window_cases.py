@@ -112,6 +112,11 @@ class CaseActions:
         to verify, and signing out anyway needs a typed reason that the report prints."""
         if self.case is None or self.case.locked:
             return
+        if self.task is not None:  # cells still arriving: the check would judge a part of the case
+            QMessageBox.information(
+                self, "Sign out", "Wait until the batch is classified (or cancel it), then sign out."
+            )
+            return
         reason = None
         check = sign_out_check(self.case)
         if not check.complete:
@@ -146,6 +151,9 @@ class CaseActions:
     def sign_out(self, name: str, incomplete_reason: str | None = None) -> bool:
         """Sign out now; refused (the banner says why) while the check lists problems and no reason is given."""
         assert self.case is not None
+        if self.task is not None:
+            self.show_banner("Sign-out waits for the batch: its cells are still being classified.")
+            return False
         try:
             self.case.sign_out(name, incomplete_reason)
         except SignOutRefused as refusal:
@@ -163,7 +171,9 @@ class CaseActions:
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; choose another name or confirm replacing it")
-        cells, differential, report = case_report(self.case, self.classes, self.settings.reference_ranges)
+        cells, differential, report = case_report(
+            self.case, self.classes, self.settings.reference_ranges, self.review_threshold
+        )
         if kind == "csv":
             write_csv(path, cells, self.classes, differential)
         elif kind == "json":

@@ -17,6 +17,7 @@ from wbc_desktop.core.images import ImageLoadError, display_text, load_image, lo
 from wbc_desktop.gui.models import CELL_ID_ROLE, STATUS_TEXT
 from wbc_desktop.gui.undo import LabelCommand
 from wbc_desktop.gui.widgets.field_view import FieldBox
+from wbc_desktop.inference.litert import LiteRTClassifier, classified_by_robust
 
 FIELD_PREVIEW_SIDE = 960
 
@@ -119,10 +120,16 @@ class ReviewActions:
         from wbc_desktop.core.fields import Detection, crop_cell
 
         field_rgb = load_image(source)
-        probabilities = self.classifier.predict([crop_cell(field_rgb, Detection(tuple(box), 1.0, 0.0))])[0]
-        probs = {c: float(p) for c, p in zip(self.classifier.classes, probabilities, strict=True)}
+        crop = crop_cell(field_rgb, Detection(tuple(box), 1.0, 0.0))
+        foreign = False
+        if isinstance(self.classifier, LiteRTClassifier):  # its scores say whether the stain-robust model called it
+            rows, scores = self.classifier.analyse([crop])
+            foreign = classified_by_robust(self.classifier, None if scores is None else float(scores[0]))
+        else:
+            rows = self.classifier.predict([crop])
+        probs = {c: float(p) for c, p in zip(self.classifier.classes, rows[0], strict=True)}
         label = max(probs, key=probs.get)
-        cell = self.case.add_drawn_cell(source, box, label, probs, self.who)
+        cell = self.case.add_drawn_cell(source, box, label, probs, self.who, foreign=foreign)
         self.cells_model.cells_added([cell], [None])
         self.detail.draw_box.setChecked(False)
         self.select_cell(cell.id)

@@ -216,14 +216,21 @@ class Gallery(QWidget):
         return [proxy.index(row, 0).data(CELL_ID_ROLE) for row in range(proxy.rowCount())]
 
     def visible_cell_ids(self, group: str) -> list[int]:
-        """The cells of a column whose thumbnails are on screen (what the technician can see now)."""
+        """The cells of a column whose thumbnails are wholly on screen: inside the column's viewport and inside
+        the part of the gallery scrolled into view (what the technician can see now; nothing half hidden)."""
         column, proxy = self.columns[group], self.filters[group]
-        viewport = column.viewport().rect()
-        return [
-            proxy.index(row, 0).data(CELL_ID_ROLE)
-            for row in range(proxy.rowCount())
-            if column.visualRect(proxy.index(row, 0)).intersects(viewport)
-        ]
+        if not column.isVisible():
+            return []
+        shown = self.scroll.viewport().rect()
+        seen = []
+        for row in range(proxy.rowCount()):
+            rect = column.visualRect(proxy.index(row, 0))
+            on_gallery = rect.translated(
+                column.viewport().mapTo(self.scroll.viewport(), rect.topLeft()) - rect.topLeft()
+            )
+            if column.viewport().rect().contains(rect) and shown.contains(on_gallery):
+                seen.append(proxy.index(row, 0).data(CELL_ID_ROLE))
+        return seen
 
     def place_of(self, cell_id: int) -> tuple[str, int] | None:
         """The column a cell is in and its row there."""
@@ -241,6 +248,7 @@ class Gallery(QWidget):
             if proxy_index.isValid():
                 selection.setCurrentIndex(proxy_index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
                 column.scrollTo(proxy_index)
+                self.scroll.ensureWidgetVisible(self.holders[group], 0, 0)  # the column too, not only its row
             else:
                 selection.clearSelection()
                 selection.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
