@@ -176,10 +176,11 @@ def warm_start(model: keras.Model, source: Path, classes: list[str]) -> None:
 
 
 def _classes_of(source: Path) -> list[str]:
-    for candidate in (source.parent / "training.json", source.parent / "manifest.json"):
+    beside = (source.with_name(source.stem + ".training.json"), source.parent / "training.json")
+    for candidate in (*beside, source.parent / "manifest.json"):
         if candidate.exists():
             return list(json.loads(candidate.read_text())["classes"])
-    raise ValueError(f"no training.json or manifest.json beside {source} names its classes")
+    raise ValueError(f"no <name>.training.json, training.json or manifest.json beside {source} names its classes")
 
 
 def fit(config: TrainConfig) -> dict:
