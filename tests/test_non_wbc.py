@@ -154,3 +154,34 @@ def test_a_profile_made_for_another_model_is_not_used_and_the_window_says_so(qtb
     window = make_window(qtbot)
     assert isinstance(window.classifier, LiteRTClassifier)
     assert "Lab profile 'old-lab' is not used" in window.banner.text() and "another model" in window.banner.text()
+
+
+def test_a_lab_category_beyond_the_models_classes_counts_where_it_belongs(qtbot, tmp_path):
+    """A blast counts in the differential (its own row, shown once used); a smudge cell is reported per 100
+    WBC outside it; both wait in the gallery's Other categories column; a key can stand for a category."""
+    from test_gui import drop, make_window, solid_images
+
+    from wbc_desktop.core.classes import CATEGORIES
+    from wbc_desktop.gui.models import OTHER_GROUP
+
+    window = make_window(qtbot, FakeClassifier())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 10))
+    rows = [row.label for row in window.case.differential(window.classes).rows]
+    assert "blast" not in rows  # a category without cells adds no row
+    cells = window.case.cells
+    window.reclassify([cells[0].id], "blast")
+    window.reclassify([cells[1].id], "smudge_cell")
+    differential = window.case.differential(window.classes)
+    assert next(row for row in differential.rows if row.label == "blast").count == 1
+    assert differential.total == 9 and differential.non_wbc["smudge_cell"] == 1
+    assert set(window.gallery.cell_ids(OTHER_GROUP)) == {cells[0].id, cells[1].id}
+    window.settings.key_map["8"] = "plasma_cell"
+    window.activateWindow()
+    window.table.setFocus()
+    window.select_cell(cells[2].id)
+    qtbot.keyClick(window.table, "8")
+    assert cells[2].label == "plasma_cell" and "plasma_cell" in CATEGORIES
+    window.export("csv", tmp_path / "c.csv")
+    text = (tmp_path / "c.csv").read_text()
+    assert "\nblast,1," in text.replace("\r\n", "\n") and "smudge_cell,1,11.11" in text

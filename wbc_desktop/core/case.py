@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wbc_desktop.core.classes import CATEGORIES
 from wbc_desktop.core.differential import Differential, summarize
 from wbc_desktop.core.export import ExportCell
 from wbc_desktop.core.review import review_reason
@@ -493,12 +494,15 @@ class Case:
         classes: tuple[str, ...],
         reference_ranges: dict[str, tuple[float, float]] | None = None,
     ) -> Differential:
+        """The differential over ``classes``; a lab category a person put a cell in (core.classes.CATEGORIES)
+        gets its row too."""
         return summarize(
             (cell.label for cell in self.cells),
             classes=classes,
             wbc_count=self.info.wbc_count,
             reference_ranges=reference_ranges,
             target=self.info.target,
+            optional=CATEGORIES,
         )
 
     def review_counts(self) -> dict[str, int]:

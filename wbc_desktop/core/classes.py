@@ -17,6 +17,21 @@ WBC_CLASSES: tuple[str, ...] = (
 # also correct the WBC count (WBC x 100 / (100 + NRBC)), which analysers include them in.
 NON_WBC_CLASSES: tuple[str, ...] = ("erythroblast", "platelet")
 NRBC = "erythroblast"
+# Categories a technician can put a cell in beyond any model's classes (CellaVision's and a manual counter's):
+# white cells that count in the differential (the IG sub-types refine "immature granulocyte"), and objects
+# reported per 100 WBC outside it. A future model class with one of these names fits without a migration.
+EXTRA_WBC: tuple[str, ...] = (
+    "band_neutrophil",
+    "promyelocyte",
+    "myelocyte",
+    "metamyelocyte",
+    "blast",
+    "variant_lymphocyte",
+    "plasma_cell",
+    "other_wbc",
+)
+EXTRA_NON_WBC: tuple[str, ...] = ("smudge_cell", "giant_platelet", "platelet_clump", "artefact")
+CATEGORIES: tuple[str, ...] = (*EXTRA_WBC, *EXTRA_NON_WBC)
 # Every class a technician can put a cell in, and the default review keys 1-8 in this order.
 ALL_CLASSES: tuple[str, ...] = (*WBC_CLASSES, *NON_WBC_CLASSES)
 DEFAULT_KEY_MAP: dict[str, str] = {str(number): label for number, label in enumerate(ALL_CLASSES, start=1)}
@@ -24,13 +39,23 @@ DEFAULT_KEY_MAP: dict[str, str] = {str(number): label for number, label in enume
 DISPLAY_NAMES: dict[str, str] = {
     "immature_granulocyte": "immature granulocyte (IG)",
     "erythroblast": "erythroblast (NRBC)",
+    "band_neutrophil": "band neutrophil",
+    "promyelocyte": "promyelocyte (IG)",
+    "myelocyte": "myelocyte (IG)",
+    "metamyelocyte": "metamyelocyte (IG)",
+    "variant_lymphocyte": "variant (reactive) lymphocyte",
+    "plasma_cell": "plasma cell",
+    "other_wbc": "other white cell",
+    "smudge_cell": "smudge cell",
+    "giant_platelet": "giant platelet",
+    "platelet_clump": "platelet clump",
 }
 
 
 def is_wbc(label: str) -> bool:
     """Whether a class counts in the differential (unknown names do: a model's class is a white cell unless
     this catalogue says otherwise)."""
-    return label not in NON_WBC_CLASSES
+    return label not in NON_WBC_CLASSES and label not in EXTRA_NON_WBC
 
 
 def display_name(label: str) -> str:
@@ -47,4 +72,5 @@ def display_order(classes: tuple[str, ...]) -> tuple[str, ...]:
     """The usual order: the white cells as labs print them, then any other white class, then the non-WBC ones."""
     known = [c for c in WBC_CLASSES if c in classes]
     others = [c for c in classes if c not in known and is_wbc(c)]
-    return (*known, *others, *[c for c in NON_WBC_CLASSES if c in classes])
+    outside = [c for c in (*NON_WBC_CLASSES, *EXTRA_NON_WBC) if c in classes]
+    return (*known, *others, *outside, *[c for c in classes if c not in known + others + outside])

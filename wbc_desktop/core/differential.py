@@ -214,18 +214,20 @@ def summarize(
     reference_ranges: Mapping[str, tuple[float, float]] | None = None,
     target: int = 100,
     confidence: float = 0.95,
+    optional: tuple[str, ...] = (),
 ) -> Differential:
     """Summarize the labels of the cells in a case.
 
     ``labels`` holds one entry per cell: a class name counts it, ``None`` means the cell was excluded (artifact,
     smudge, not a WBC) and is not counted. White-cell classes make the rows; the others of ``classes``
     (erythroblasts, platelets: :mod:`wbc_desktop.core.classes`) are counted outside the differential, per 100
-    WBC. ``wbc_count`` is the total WBC count in 10^9/L; with it each class gets an absolute count (from the
+    WBC; ``optional`` classes (a lab's extra categories) get a row only when a cell is in them. ``wbc_count`` is
+    the total WBC count in 10^9/L; with it each class gets an absolute count (from the
     NRBC-corrected count when nucleated red cells reach :data:`NRBC_CORRECTION_FROM` per 100 WBC). Flags are
     raised only once at least one cell is counted.
     """
     ranges = DEFAULT_REFERENCE_RANGES if reference_ranges is None else reference_ranges
-    counts = dict.fromkeys(classes, 0)
+    counts = dict.fromkeys((*classes, *(c for c in optional if c not in classes)), 0)
     excluded = 0
     for label in labels:
         if label is None:
@@ -234,7 +236,11 @@ def summarize(
             counts[label] += 1
         else:
             raise ValueError(f"unknown class {label!r}; expected one of {', '.join(classes)}")
-    non_wbc = {label: counts.pop(label) for label in classes if not is_wbc(label)}
+    # ``optional`` categories (a lab's extra ones) appear only once a cell is in them
+    for label in optional:
+        if label not in classes and counts[label] == 0:
+            del counts[label]
+    non_wbc = {label: counts.pop(label) for label in list(counts) if not is_wbc(label)}
     total = sum(counts.values())
     partial = Differential((), total, excluded, target, wbc_count, non_wbc)
     basis = partial.corrected_wbc_count if partial.wbc_count_corrected else wbc_count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
+from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP
 from wbc_desktop.core.differential import DEFAULT_REFERENCE_RANGES
 from wbc_desktop.core.pipeline import MODES
 
@@ -49,7 +49,7 @@ class LabSettings:
             settings.review_threshold = float(threshold) if threshold not in (None, "") else None
             keys = {str(k): str(v) for k, v in (data.get("key_map") or {}).items()}
             # a lab's own keys are kept, those saved before keys 6-8 existed too (the new keys get their defaults)
-            if set(keys) <= set(settings.key_map) and set(keys.values()) <= set(ALL_CLASSES):
+            if set(keys) <= set(settings.key_map) and set(keys.values()) <= {*ALL_CLASSES, *CATEGORIES}:
                 settings.key_map.update(keys)
             settings.operator = str(data.get("operator", ""))
             mode = str(data.get("mode", "auto"))

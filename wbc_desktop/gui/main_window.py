@@ -89,6 +89,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
     # --- construction ----------------------------------------------------------------------------------------
     def _build(self) -> None:
         self.cells_model = CellTableModel(self)
+        self.cells_model.column_classes = self.classes
         self.case_bar = CaseBar()
         self.case_bar.operator.setText(self.settings.operator)
         self.case_bar.details_changed.connect(self._details_changed)

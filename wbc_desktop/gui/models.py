@@ -14,6 +14,7 @@ CELL_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 2
 REVIEW_GROUP = "review"
 EXCLUDED_GROUP = "excluded"
+OTHER_GROUP = "other"  # the gallery's column for a lab's extra categories (blast, smudge cell, …)
 
 STATUS_TEXT = {
     "auto": "model call",
@@ -101,7 +102,11 @@ class CellTableModel(ColumnsModel):
     def group_of(self, cell: Cell) -> str:
         if cell.needs_review(self.threshold):
             return REVIEW_GROUP
-        return cell.label if cell.label is not None else EXCLUDED_GROUP
+        if cell.label is None:
+            return EXCLUDED_GROUP
+        return cell.label if cell.label in self.column_classes else OTHER_GROUP
+
+    column_classes: tuple[str, ...] = ()  # the classes with a gallery column of their own (set by the window)
 
     def thumbnail(self, cell_id: int) -> QPixmap | None:
         return self._thumbnails.get(cell_id)

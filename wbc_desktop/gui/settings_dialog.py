@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.adapt import PROFILE_FILE
-from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title
+from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title
 from wbc_desktop.core.settings import LabSettings
 
 
@@ -76,7 +76,7 @@ class SettingsDialog(QDialog):
         keys_form = QFormLayout(keys_box)
         for key in DEFAULT_KEY_MAP:
             combo = QComboBox()
-            combo.addItems(list(ALL_CLASSES))
+            combo.addItems([*ALL_CLASSES, *CATEGORIES])  # a key may stand for a lab category too (blast, …)
             keys_form.addRow(f"Key {key}", combo)
             self.keys[key] = combo
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.case import CaseLockedError
+from wbc_desktop.core.classes import CATEGORIES, display_title
 from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
 from wbc_desktop.gui.models import CELL_ID_ROLE, STATUS_TEXT
 from wbc_desktop.gui.undo import LabelCommand
@@ -156,7 +157,7 @@ class ReviewActions:
 
     def _key_label(self, key: str) -> None:
         label = self.settings.key_map.get(key)
-        if label in self.classes:
+        if label in self.classes or label in CATEGORIES:
             self.label_current(label)
 
     def label_current(self, label: str | None, advance: bool = True) -> None:
@@ -272,6 +273,9 @@ class ReviewActions:
         menu = QMenu(self)
         for key, label in sorted(self.settings.key_map.items()):
             menu.addAction(f"{label.capitalize()}\t{key}", lambda lab=label: self.reclassify(ids, lab))
+        others = menu.addMenu("Other categories")
+        for label in CATEGORIES:
+            others.addAction(display_title(label), lambda lab=label: self.reclassify(ids, lab))
         menu.addSeparator()
         menu.addAction("Exclude (artifact, not a WBC)\tX", lambda: self.reclassify(ids, None))
         menu.exec(view.viewport().mapToGlobal(position))

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.classes import display_title
-from wbc_desktop.gui.models import CELL_ID_ROLE, EXCLUDED_GROUP, GROUP_ROLE, REVIEW_GROUP
+from wbc_desktop.gui.models import CELL_ID_ROLE, EXCLUDED_GROUP, GROUP_ROLE, OTHER_GROUP, REVIEW_GROUP
 
 CELL_MIME = "application/x-wbc-cell-ids"
 # Thumbnails big enough to judge a cell (the table's 56 px are for finding one); a slider sets the size.
@@ -91,7 +91,7 @@ class GroupColumn(QListView):
         self.setUniformItemSizes(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
-        self.setAcceptDrops(group != REVIEW_GROUP)
+        self.setAcceptDrops(group not in (REVIEW_GROUP, OTHER_GROUP))  # no single label to give a dropped cell
         self.setDropIndicatorShown(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
@@ -102,7 +102,7 @@ class GroupColumn(QListView):
         self.setMinimumWidth(side + 10 + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth())
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(CELL_MIME) and self.group != REVIEW_GROUP:
+        if event.mimeData().hasFormat(CELL_MIME) and self.group not in (REVIEW_GROUP, OTHER_GROUP):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -112,7 +112,7 @@ class GroupColumn(QListView):
 
     def dropEvent(self, event) -> None:
         ids = decode_cell_ids(event.mimeData())
-        if ids and self.group != REVIEW_GROUP:
+        if ids and self.group not in (REVIEW_GROUP, OTHER_GROUP):
             event.setDropAction(Qt.DropAction.CopyAction)  # the model, not the view, moves the cell
             event.accept()
             self.cells_dropped.emit(ids, self.group)
@@ -168,7 +168,7 @@ class Gallery(QWidget):
         scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # each column scrolls itself
         outer.addWidget(scroll, 1)
         self.scroll = scroll
-        for group in (REVIEW_GROUP, *classes, EXCLUDED_GROUP):
+        for group in (REVIEW_GROUP, *classes, OTHER_GROUP, EXCLUDED_GROUP):
             holder = QWidget()  # header and column together, so that one-class mode can hide the others
             box = QVBoxLayout(holder)
             box.setContentsMargins(0, 0, 0, 0)
@@ -194,7 +194,7 @@ class Gallery(QWidget):
 
     def refresh_headers(self, *args) -> None:
         for group, header in self.headers.items():
-            title = "Needs review" if group == REVIEW_GROUP else display_title(group)
+            title = {REVIEW_GROUP: "Needs review", OTHER_GROUP: "Other categories"}.get(group) or display_title(group)
             header.setText(f"{title} ({self.filters[group].rowCount()})")
 
     def set_thumbnail_size(self, side: int) -> None:
