@@ -185,3 +185,21 @@ def test_a_lab_category_beyond_the_models_classes_counts_where_it_belongs(qtbot,
     window.export("csv", tmp_path / "c.csv")
     text = (tmp_path / "c.csv").read_text()
     assert "\nblast,1," in text.replace("\r\n", "\n") and "smudge_cell,1,11.11" in text
+
+
+def test_ig_sub_types_refine_the_models_ig_and_add_up_to_one_ig_figure():
+    labels = ["neutrophil"] * 90 + ["immature_granulocyte"] * 4 + ["myelocyte"] * 4 + ["metamyelocyte"] * 2
+    differential = summarize(labels, classes=display_order(EIGHT), optional=("myelocyte", "metamyelocyte", "blast"))
+    assert differential.ig_total == (10, 10.0)
+    assert [r.label for r in differential.rows if r.count] == [
+        "neutrophil",
+        "immature_granulocyte",
+        "myelocyte",
+        "metamyelocyte",
+    ]
+    assert json.loads(json.dumps(differential.to_dict()))["ig_total"] == {"count": 10, "percent": 10.0}
+    assert "IG, all" in format_table(differential)
+    assert ["ig_total", "10", "10.00", "", "", "", ""] in list(
+        csv.reader(csv_text([], EIGHT, differential).splitlines())
+    )
+    assert summarize(["immature_granulocyte"], classes=display_order(EIGHT)).ig_total is None  # its row says it

@@ -32,6 +32,8 @@ EXTRA_WBC: tuple[str, ...] = (
 )
 EXTRA_NON_WBC: tuple[str, ...] = ("smudge_cell", "giant_platelet", "platelet_clump", "artefact")
 CATEGORIES: tuple[str, ...] = (*EXTRA_WBC, *EXTRA_NON_WBC)
+# Labs report the immature granulocytes as one figure (IG %): the model's class and the sub-types a person refined
+IG_GROUP: tuple[str, ...] = ("immature_granulocyte", "promyelocyte", "myelocyte", "metamyelocyte")
 # Every class a technician can put a cell in, and the default review keys 1-8 in this order.
 ALL_CLASSES: tuple[str, ...] = (*WBC_CLASSES, *NON_WBC_CLASSES)
 DEFAULT_KEY_MAP: dict[str, str] = {str(number): label for number, label in enumerate(ALL_CLASSES, start=1)}

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from wbc_desktop.core.classes import NRBC, is_wbc
+from wbc_desktop.core.classes import IG_GROUP, NRBC, is_wbc
 
 CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")  # the 5-class models'
 
@@ -63,6 +63,16 @@ class Differential:
         return 100.0 * self.non_wbc.get(label, 0) / self.total if self.total else None
 
     @property
+    def ig_total(self) -> tuple[int, float] | None:
+        """All immature granulocytes (the model's IG and the sub-types a person refined them into): count and %,
+        once a sub-type is in use (with the model's class alone its row says it)."""
+        counts = self.counts
+        if not any(counts.get(label, 0) for label in IG_GROUP[1:]):
+            return None
+        count = sum(counts.get(label, 0) for label in IG_GROUP)
+        return count, 100.0 * count / self.total if self.total else 0.0
+
+    @property
     def nrbc_per_100_wbc(self) -> float | None:
         return self.per_100_wbc(NRBC) if NRBC in self.non_wbc else None
 
@@ -103,6 +113,8 @@ class Differential:
             "percent": self.percent,
             "rows": [asdict(row) for row in self.rows],
         }
+        if self.ig_total is not None:
+            document["ig_total"] = {"count": self.ig_total[0], "percent": self.ig_total[1]}
         if self.non_wbc:
             document["non_wbc"] = {
                 label: {"count": count, "per_100_wbc": self.per_100_wbc(label)} for label, count in self.non_wbc.items()
@@ -288,6 +300,9 @@ def format_table(differential: Differential) -> str:
     lines.append(
         f"{'total':<{width}}{differential.total:>7}   (target {differential.target}, excluded {differential.excluded})"
     )
+    if differential.ig_total is not None:
+        count, percent = differential.ig_total
+        lines.append(f"{'IG, all':<{width}}{count:>7}{percent:>8.1f}   immature granulocytes with their sub-types")
     for label, count in differential.non_wbc.items():
         per_100 = differential.per_100_wbc(label)
         per_100_text = "-" if per_100 is None else f"{per_100:.1f}"

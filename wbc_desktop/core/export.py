@@ -197,6 +197,8 @@ def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: 
         )
     writer.writerow(["total", differential.total, "", "", "", differential.wbc_count or "", ""])
     writer.writerow(["excluded", differential.excluded, "", "", "", "", ""])
+    if differential.ig_total is not None:
+        writer.writerow(["ig_total", differential.ig_total[0], f"{differential.ig_total[1]:.2f}", "", "", "", ""])
     if differential.non_wbc:  # outside the differential: counts and "percent" column = per 100 WBC
         writer.writerow([])
         writer.writerow(["not_wbc", "count", "per_100_wbc", "", "", "", ""])

@@ -55,6 +55,11 @@ def report_html(case: Case, differential: Differential) -> str:
     )
     wbc = f"{info.wbc_count:.2f} ×10⁹/L" if info.wbc_count else "not entered"
     outside = non_wbc_html(differential)
+    if differential.ig_total is not None:
+        count, percent = differential.ig_total
+        outside = (
+            f"<p>Immature granulocytes, all (IG with its sub-types): <b>{count}</b> ({percent:.1f} %)</p>" + outside
+        )
     return f"""
     {incomplete}
     <h2>WBC differential</h2>
