@@ -197,9 +197,12 @@ def test_ig_sub_types_refine_the_models_ig_and_add_up_to_one_ig_figure():
         "myelocyte",
         "metamyelocyte",
     ]
-    assert json.loads(json.dumps(differential.to_dict()))["ig_total"] == {"count": 10, "percent": 10.0}
+    assert json.loads(json.dumps(differential.to_dict()))["ig_total"] == {"count": 10, "percent": 10.0, "flag": "H"}
     assert "IG, all" in format_table(differential)
-    assert ["ig_total", "10", "10.00", "", "", "", ""] in list(
+    assert differential.ig_flag == "H"  # 10 % IG against 0-1 %: the left shift stays flagged after refining
+    assert ["ig_total", "10", "10.00", "", "", "", "H"] in list(
         csv.reader(csv_text([], EIGHT, differential).splitlines())
     )
+    blasts = summarize(["neutrophil"] * 99 + ["blast"], classes=display_order(EIGHT), optional=("blast",))
+    assert next(r for r in blasts.rows if r.label == "blast").flag == "H"  # any blast in blood is flagged
     assert summarize(["immature_granulocyte"], classes=display_order(EIGHT)).ig_total is None  # its row says it

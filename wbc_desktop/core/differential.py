@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from wbc_desktop.core.classes import IG_GROUP, NRBC, is_wbc
 
@@ -21,7 +21,10 @@ DEFAULT_REFERENCE_RANGES: dict[str, tuple[float, float]] = {
     "basophil": (0.0, 2.0),
     "lymphocyte": (20.0, 45.0),
     "monocyte": (2.0, 10.0),
-    "immature_granulocyte": (0.0, 1.0),  # IG above 1 % of white cells suggests a left shift
+    "immature_granulocyte": (0.0, 1.0),  # IG above 1 % of white cells suggests a left shift (all IG together)
+    # cells a person may file beyond the model's classes that are absent from normal blood: any one is flagged
+    "blast": (0.0, 0.0),
+    "plasma_cell": (0.0, 0.0),
 }
 # Labs correct the WBC count for nucleated red cells from this many per 100 WBC (analysers count them as WBC).
 NRBC_CORRECTION_FROM = 5.0
@@ -57,6 +60,7 @@ class Differential:
     target: int
     wbc_count: float | None
     non_wbc: dict[str, int] = field(default_factory=dict)  # erythroblasts, platelets: outside the differential
+    ig_flag: str = ""  # H/L of all immature granulocytes together (with sub-types) against the IG reference
 
     def per_100_wbc(self, label: str) -> float | None:
         """How many of a non-WBC class were seen per 100 white cells (None before any white cell)."""
@@ -114,7 +118,7 @@ class Differential:
             "rows": [asdict(row) for row in self.rows],
         }
         if self.ig_total is not None:
-            document["ig_total"] = {"count": self.ig_total[0], "percent": self.ig_total[1]}
+            document["ig_total"] = {"count": self.ig_total[0], "percent": self.ig_total[1], "flag": self.ig_flag}
         if self.non_wbc:
             document["non_wbc"] = {
                 label: {"count": count, "per_100_wbc": self.per_100_wbc(label)} for label, count in self.non_wbc.items()
@@ -280,9 +284,13 @@ def summarize(
                 undecided=bool(flag_for(percent, reference)) and spans_limit(100.0 * low, 100.0 * high, reference),
             )
         )
-    return Differential(
+    result = Differential(
         rows=tuple(rows), total=total, excluded=excluded, target=target, wbc_count=wbc_count, non_wbc=non_wbc
     )
+    if result.ig_total is not None and total:  # sub-types in use: the IG reference judges them all together
+        ig_reference = ranges.get(IG_GROUP[0])
+        result = replace(result, ig_flag=flag_for(result.ig_total[1], tuple(ig_reference) if ig_reference else None))
+    return result
 
 
 def format_table(differential: Differential) -> str:
@@ -302,7 +310,10 @@ def format_table(differential: Differential) -> str:
     )
     if differential.ig_total is not None:
         count, percent = differential.ig_total
-        lines.append(f"{'IG, all':<{width}}{count:>7}{percent:>8.1f}   immature granulocytes with their sub-types")
+        lines.append(
+            f"{'IG, all':<{width}}{count:>7}{percent:>8.1f}   immature granulocytes with their sub-types  "
+            f"{differential.ig_flag}"
+        )
     for label, count in differential.non_wbc.items():
         per_100 = differential.per_100_wbc(label)
         per_100_text = "-" if per_100 is None else f"{per_100:.1f}"

@@ -197,8 +197,11 @@ def csv_text(cells: Sequence[ExportCell], classes: Sequence[str], differential: 
         )
     writer.writerow(["total", differential.total, "", "", "", differential.wbc_count or "", ""])
     writer.writerow(["excluded", differential.excluded, "", "", "", "", ""])
-    if differential.ig_total is not None:
-        writer.writerow(["ig_total", differential.ig_total[0], f"{differential.ig_total[1]:.2f}", "", "", "", ""])
+    if differential.ig_total is not None:  # its own block: a reader summing the class rows must not count IG twice
+        writer.writerow([])
+        writer.writerow(["group", "count", "percent", "", "", "", "flag"])
+        ig_count, ig_percent = differential.ig_total
+        writer.writerow(["ig_total", ig_count, f"{ig_percent:.2f}", "", "", "", differential.ig_flag])
     if differential.non_wbc:  # outside the differential: counts and "percent" column = per 100 WBC
         writer.writerow([])
         writer.writerow(["not_wbc", "count", "per_100_wbc", "", "", "", ""])

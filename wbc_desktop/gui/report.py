@@ -58,7 +58,8 @@ def report_html(case: Case, differential: Differential) -> str:
     if differential.ig_total is not None:
         count, percent = differential.ig_total
         outside = (
-            f"<p>Immature granulocytes, all (IG with its sub-types): <b>{count}</b> ({percent:.1f} %)</p>" + outside
+            f"<p>Immature granulocytes, all (IG with its sub-types): <b>{count}</b> ({percent:.1f} %)"
+            f"{f' <b>{differential.ig_flag}</b>' if differential.ig_flag else ''}</p>" + outside
         )
     return f"""
     {incomplete}

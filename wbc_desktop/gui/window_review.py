@@ -271,11 +271,19 @@ class ReviewActions:
             {i.data(CELL_ID_ROLE) for i in view.selectionModel().selectedIndexes()} | {index.data(CELL_ID_ROLE)}
         )
         menu = QMenu(self)
-        for key, label in sorted(self.settings.key_map.items()):
-            menu.addAction(f"{label.capitalize()}\t{key}", lambda lab=label: self.reclassify(ids, lab))
+        keys = {label: key for key, label in self.settings.key_map.items()}  # every class, with its key if it has one
+
+        def entry(target, label: str) -> None:
+            text = display_title(label) + (f"\t{keys[label]}" if label in keys else "")
+            target.addAction(text, lambda: self.reclassify(ids, label))
+
+        for label in self.classes:
+            entry(menu, label)
         others = menu.addMenu("Other categories")
         for label in CATEGORIES:
-            others.addAction(display_title(label), lambda lab=label: self.reclassify(ids, lab))
+            entry(others, label)
         menu.addSeparator()
-        menu.addAction("Exclude (artifact, not a WBC)\tX", lambda: self.reclassify(ids, None))
+        menu.addAction(
+            "Exclude (not counted: cut off, out of focus, not a cell)\tX", lambda: self.reclassify(ids, None)
+        )
         menu.exec(view.viewport().mapToGlobal(position))

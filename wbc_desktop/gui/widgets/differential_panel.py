@@ -74,7 +74,7 @@ class DifferentialPanel(QWidget):
         )
         if differential.ig_total is not None:
             outside += f"\nImmature granulocytes, all (IG with its sub-types): {differential.ig_total[0]} "
-            outside += f"({differential.ig_total[1]:.1f} %)"
+            outside += f"({differential.ig_total[1]:.1f} %) {differential.ig_flag}"
         for label, count in differential.non_wbc.items():
             per_100 = differential.per_100_wbc(label)
             outside += f"\n{display_title(label)}: {count} ({'–' if per_100 is None else f'{per_100:.1f}'}"
