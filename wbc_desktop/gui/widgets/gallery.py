@@ -233,12 +233,14 @@ class Gallery(QWidget):
         return seen
 
     def place_of(self, cell_id: int) -> tuple[str, int] | None:
-        """The column a cell is in and its row there."""
-        for group in self.filters:
-            ids = self.cell_ids(group)
-            if cell_id in ids:
-                return group, ids.index(cell_id)
-        return None
+        """The column a cell is in (its group, as the cells model says) and its row there."""
+        row = self.source_model.row_of(cell_id)
+        if row is None:
+            return None
+        source = self.source_model.index(row, 0)
+        group = source.data(GROUP_ROLE)
+        index = self.filters[group].mapFromSource(source) if group in self.filters else QModelIndex()
+        return (group, index.row()) if index.isValid() else None
 
     def show_current(self, cell_id: int, source_index) -> None:
         """Highlight the cell in the column that holds it and in no other (one current cell in the window)."""
