@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from wbc_desktop.core.classes import display_order  # noqa: F401  (re-exported for the commands)
 from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_flagged, batch_score
 
 

@@ -10,12 +10,12 @@ from wbc_desktop.commands.common import (
     OUT_OF_DOMAIN_MESSAGE,
     STAIN_ROBUST,
     classified_by,
-    display_order,
     domain_summary,
     domain_threshold,
     load_model_or_explain,
     model_info,
 )
+from wbc_desktop.core.classes import display_order
 from wbc_desktop.core.differential import format_table, summarize
 from wbc_desktop.core.export import ExportCell, ExportError, build_report, write_csv, write_json
 from wbc_desktop.core.images import discover

@@ -16,6 +16,7 @@ from wbc_desktop.core.classes import CATEGORIES
 from wbc_desktop.core.differential import Differential, summarize
 from wbc_desktop.core.export import ExportCell
 from wbc_desktop.core.review import review_reason
+from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -461,8 +462,6 @@ class Case:
 
         A case with model calls no person verified, or counted short of its target, signs out only with a
         typed reason (an *incomplete* sign-out, printed on the report): :func:`core.signout.sign_out_check`."""
-        from wbc_desktop.core.signout import SignOutRefused, sign_out_check
-
         self._check_open()
         if not who.strip():
             raise ValueError("sign-out needs the name of the person signing")
