@@ -24,6 +24,14 @@ class HalfUnsure(FakeClassifier):
         return rows
 
 
+def loaded_window(qtbot, folder, count: int, size: int):
+    """The real window with ``count`` solid-colour cells (half of them unsure) classified into a case."""
+    window = make_window(qtbot, HalfUnsure())
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(folder, count, size=size))
+    return window
+
+
 def click(qtbot, column, cell_id: int) -> None:
     """A real mouse click on the thumbnail of ``cell_id`` in a gallery column."""
     proxy = column.model()
@@ -45,9 +53,7 @@ def highlighted(column) -> int | None:
 def test_a_key_in_the_gallery_acts_on_the_highlighted_thumbnail_then_moves_down_its_column(qtbot, tmp_path):
     """The issue's repro: Gallery › click the first Needs-review thumbnail › 5 › click the highlighted thumbnail
     › 1. Before, the second key changed the next row of the Cells table, a cell the technician never saw."""
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 12, size=32))
+    window = loaded_window(qtbot, tmp_path / "cells", 12, 32)
     window.tabs.setCurrentWidget(window.gallery)
     window.activateWindow()
     review = window.gallery.columns[REVIEW_GROUP]
@@ -78,9 +84,7 @@ def test_a_key_in_the_gallery_acts_on_the_highlighted_thumbnail_then_moves_down_
 
 
 def test_selecting_a_cell_anywhere_moves_the_one_highlight(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 8, size=32))
+    window = loaded_window(qtbot, tmp_path / "cells", 8, 32)
     sure = next(c for c in window.case.cells if not c.needs_review(window.review_threshold))
     unsure = next(c for c in window.case.cells if c.needs_review(window.review_threshold))
     window.select_cell(unsure.id)
@@ -92,9 +96,7 @@ def test_selecting_a_cell_anywhere_moves_the_one_highlight(qtbot, tmp_path):
 
 
 def test_undo_and_redo_restore_label_status_and_differential_and_are_audited(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 6, size=32))
+    window = loaded_window(qtbot, tmp_path / "cells", 6, 32)
     window.activateWindow()
     window.table.setFocus()
     cell = window.case.cells[0]
@@ -118,9 +120,7 @@ def test_undo_and_redo_restore_label_status_and_differential_and_are_audited(qtb
 
 
 def test_undo_cannot_change_a_signed_case(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 2, size=32))
+    window = loaded_window(qtbot, tmp_path / "cells", 2, 32)
     window.reclassify([window.case.cells[0].id], None)
     assert window.sign_out("Ana", "two cells of a test")
     assert not window.undo_stack.canUndo()
@@ -129,9 +129,7 @@ def test_undo_cannot_change_a_signed_case(qtbot, tmp_path):
 
 
 def test_confirm_page_accepts_the_cells_shown_in_a_class_column_only(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 40, size=32))
+    window = loaded_window(qtbot, tmp_path / "cells", 40, 32)
     window.tabs.setCurrentWidget(window.gallery)
     window.activateWindow()
     first_unsure = window.gallery.cell_ids(REVIEW_GROUP)[0]
@@ -170,9 +168,7 @@ def test_another_labs_cells_wait_for_review_in_the_window_however_confident(qtbo
 
 
 def test_gallery_thumbnails_are_big_enough_sized_by_a_slider_and_named_in_tooltips(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 4, size=200))
+    window = loaded_window(qtbot, tmp_path / "cells", 4, 200)
     column = window.gallery.columns[REVIEW_GROUP]
     index = column.model().index(0, 0)
     assert column.iconSize().width() >= 96 and index.data(Qt.ItemDataRole.DisplayRole) is None
@@ -183,9 +179,7 @@ def test_gallery_thumbnails_are_big_enough_sized_by_a_slider_and_named_in_toolti
 
 
 def test_z_shows_the_current_cell_at_its_original_size(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 2, size=150))
+    window = loaded_window(qtbot, tmp_path / "cells", 2, 150)
     window.activateWindow()
     window.table.setFocus()
     window.select_cell(window.case.cells[0].id)
@@ -206,9 +200,7 @@ def test_the_window_fits_a_laptop_screen(qtbot):
 
 
 def test_one_class_at_a_time_shows_a_class_page_and_ctrl_page_down_moves_to_the_next(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 30, size=32))
+    window = loaded_window(qtbot, tmp_path / "cells", 30, 32)
     window.tabs.setCurrentWidget(window.gallery)
     window.activateWindow()
     window.gallery.one_class.setChecked(True)
@@ -226,9 +218,7 @@ def test_one_class_at_a_time_shows_a_class_page_and_ctrl_page_down_moves_to_the_
 
 
 def test_reaching_the_target_is_shown_and_an_uncertain_flag_asks_for_more(qtbot, tmp_path):
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 99, size=16))
+    window = loaded_window(qtbot, tmp_path / "cells", 99, 16)
     panel = window.differential_panel
     assert "Target reached" not in panel.target.format()
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
@@ -272,9 +262,7 @@ def test_confirm_page_never_takes_cells_scrolled_out_of_sight(qtbot, tmp_path):
 def test_window_exports_say_which_calls_need_review_and_sign_out_waits_for_a_batch(qtbot, tmp_path):
     import json
 
-    window = make_window(qtbot, HalfUnsure())
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 6, size=32))
+    window = loaded_window(qtbot, tmp_path / "cells", 6, 32)
     window.export("json", tmp_path / "c.json")
     cells = json.loads((tmp_path / "c.json").read_text())["cells"]
     waiting = {c.path for c in window.case.cells if c.needs_review(window.review_threshold)}
