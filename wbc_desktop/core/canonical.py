@@ -130,9 +130,10 @@ def nuclear_weight(density: np.ndarray, total: np.ndarray | None = None) -> np.n
     return np.clip((red_share - NUCLEAR_RED_SHARE[0]) / (NUCLEAR_RED_SHARE[1] - NUCLEAR_RED_SHARE[0]), 0.0, 1.0)
 
 
-def stain_strength(density: np.ndarray, weight: np.ndarray | None = None) -> float:
-    """How dark the nuclear stain is: the 95th percentile of total optical density over nucleus-like pixels."""
-    total = density.sum(axis=1)
+def stain_strength(density: np.ndarray, weight: np.ndarray | None = None, total: np.ndarray | None = None) -> float:
+    """How dark the nuclear stain is: the 95th percentile of total optical density over nucleus-like pixels
+    (``weight`` and ``total`` when the caller has them)."""
+    total = density.sum(axis=1) if total is None else total
     weight = nuclear_weight(density, total) if weight is None else weight
     nuclear = total[weight > 0.5]
     return float(np.percentile(nuclear if len(nuclear) >= 20 else total, 95))
@@ -146,8 +147,9 @@ def normalise_stain(rgb: np.ndarray) -> np.ndarray:
     density and hue; scaling everything alike had turned BCCD's red cells into eosinophil-like orange blobs.
     """
     density = optical_density(rgb)
-    weight = nuclear_weight(density)  # once for the strength and the rescaling: it is a third of the cost
-    strength = stain_strength(density, weight)
+    total = density.sum(axis=1)
+    weight = nuclear_weight(density, total)  # once for the strength and the rescaling: it is a third of the cost
+    strength = stain_strength(density, weight, total)
     if strength < 0.05:  # blank image: nothing to normalise
         return rgb
     scale = float(np.clip(REFERENCE_STRENGTH / strength, 0.25, 5.0)) ** NORMALISE_POWER
