@@ -88,16 +88,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: classes {unknown} are not among the model's {classes}", file=sys.stderr)
         return EXIT_USAGE
-    targets, probabilities, errors, scores, review = [], [], [], [], []
+    targets, probabilities, errors, scores, review, made_by = [], [], [], [], [], []
     progress = Progress(len(paths), "evaluating")
     for done, (result, label) in enumerate(zip(classify_iter(paths, classifier), labels, strict=True), 1):
         if result.ok:
             targets.append(classes.index(label))
             probabilities.append([result.probabilities[c] for c in classes])
-            foreign = False
             if result.domain_score is not None:
                 scores.append(result.domain_score)
-                foreign = classified_by(classifier, result.domain_score) == STAIN_ROBUST
+                made_by.append(classified_by(classifier, result.domain_score))
+            foreign = result.domain_score is not None and made_by[-1] == STAIN_ROBUST
             review.append(review_reason(probabilities[-1], classifier.review_threshold, foreign) is not None)
         else:
             errors.append({"path": str(result.path), "error": result.error})
@@ -109,7 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluation_summary(np.array(probabilities), np.array(targets), classes)
     report["domain"] = batch_flags(scores, domain_threshold(classifier))
     report["needs_review"] = review_summary(np.array(probabilities), np.array(targets), np.array(review))
-    report["classified_by"] = dict(Counter(classified_by(classifier, score) for score in scores))
+    report["classified_by"] = dict(Counter(made_by))
     report.update(
         model=model_info(classifier),
         data_dir=", ".join(str(folder) for folder in data_dirs),
