@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from wbc_desktop.core.case import Case, CaseStore
+from wbc_desktop.core.case import Case
 from wbc_desktop.core.differential import CLASSES
 from wbc_desktop.core.export import write_json
+from wbc_desktop.core.store import CaseStore
 
 CELLS = 50
 

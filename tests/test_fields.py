@@ -114,7 +114,8 @@ def test_gui_field_boxes_select_delete_and_draw(qtbot):
 
 def test_a_drawn_cell_and_its_audit_entry_are_written_together(tmp_path, monkeypatch):
     """If the audit entry cannot be written, the drawn cell is not in the case either (one transaction)."""
-    from wbc_desktop.core.case import Case, CaseStore
+    from wbc_desktop.core.case import Case
+    from wbc_desktop.core.store import CaseStore
 
     store = CaseStore(tmp_path / "cases.sqlite")
     case = store.create_case(sample_id="S1", operator="A")

@@ -245,7 +245,11 @@ def test_case_survives_closing_and_reopening(qtbot, tmp_path):
     assert labels[ids[0]] == (new_label, "reclassified")
     assert labels[ids[1]] == (None, "excluded")
     assert again.cells_model.rowCount() == 4
-    assert [e.to_label for e in again.case.audit()] == [new_label, None]
+    assert [e.to_label for e in again.case.audit() if e.cell_id is not None] == [new_label, None]
+    assert [(e.action, e.to_label) for e in again.case.audit()][:2] == [
+        ("create case", None),
+        ("edit sample_id", "RESUME-1"),
+    ]
 
 
 def test_signed_case_is_locked(qtbot, tmp_path):
@@ -314,8 +318,8 @@ def test_audit_trail_is_a_table_that_fits_the_screen_and_filters_by_cell(qtbot, 
     window.show_audit()
     dialog = window.audit_dialog
     qtbot.waitExposed(dialog)
-    assert dialog.model.rowCount() == 120 and dialog.height() <= 700
+    assert dialog.model.rowCount() == 121 and dialog.height() <= 700  # and the case's creation
     assert dialog.table.verticalScrollBar().maximum() > 0  # it scrolls instead of growing
     qtbot.keyClicks(dialog.cell_filter, str(window.case.cells[7].id))
-    assert dialog.proxy.rowCount() == 2 and "2 of 120" in dialog.count.text()
+    assert dialog.proxy.rowCount() == 2 and "2 of 121" in dialog.count.text()
     dialog.reject()

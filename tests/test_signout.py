@@ -11,8 +11,8 @@ from fakes import FakeClassifier
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 from test_gui import drop, make_window, solid_images
 
-from wbc_desktop.core.case import CaseStore
 from wbc_desktop.core.signout import SignOutRefused
+from wbc_desktop.core.store import CaseStore
 from wbc_desktop.gui.models import REVIEW_GROUP
 
 

@@ -163,12 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_adapt(commands)
     self_test = commands.add_parser("self-test", help="check the installed app end to end (offscreen)")
     self_test.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
+    verify = commands.add_parser(
+        "verify-cases", help="check the case store's audit chains and sign-out seals (exit 1 if altered)"
+    )
+    verify.add_argument("database", nargs="?", type=Path, help="cases.sqlite (default: the app's own)")
+    verify.add_argument("-v", "--verbose", action="store_true", help="list intact cases too, with their head hash")
     gui = commands.add_parser("gui", help="open the window (the default)")
     gui.add_argument("paths", nargs="*", help="images or folders to load at start")
     return parser
 
 
-SUBCOMMANDS = ("count", "evaluate", "train", "adapt", "self-test", "gui")
+SUBCOMMANDS = ("count", "evaluate", "train", "adapt", "self-test", "verify-cases", "gui")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from wbc_desktop.commands.self_test import run_self_test
 
         return run_self_test(args)
+    if args.command == "verify-cases":
+        from wbc_desktop.commands.verify_cases import run_verify_cases
+
+        return run_verify_cases(args)
     from wbc_desktop.gui.app import run_gui
 
     return run_gui(getattr(args, "paths", []) or [])

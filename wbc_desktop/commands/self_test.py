@@ -57,8 +57,9 @@ def run_self_test(args: argparse.Namespace) -> int:
             f"{robust.name} {robust.version}, cells scoring above {classifier.route_above:g}",
         )
 
-    from wbc_desktop.core.case import CaseStore, case_report
+    from wbc_desktop.core.case import case_report
     from wbc_desktop.core.export import write_csv, write_json
+    from wbc_desktop.core.store import CaseStore
 
     with tempfile.TemporaryDirectory(prefix="wbc-self-test-") as folder:
         folder = Path(folder)
@@ -70,6 +71,8 @@ def run_self_test(args: argparse.Namespace) -> int:
         case.sign_out("self-test", incomplete_reason="installation self-test: sample cells, not a patient")
         reopened = store.open_case(case.id)
         check("case saved and reopened", len(reopened.cells) == len(results) and reopened.locked)
+        integrity = store.verify(case.id)
+        check("signed case sealed, its audit trail chained and intact", integrity.intact, integrity.message())
         classes = tuple(classifier.classes)
         cells, differential, report = case_report(reopened, classes)
         write_csv(folder / "case.csv", cells, classes, differential)

@@ -5,287 +5,48 @@ SQLite and committed before the call returns, so nothing a technician did is los
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wbc_desktop.core.classes import CATEGORIES
 from wbc_desktop.core.differential import Differential, summarize
-from wbc_desktop.core.export import ExportCell
-from wbc_desktop.core.review import review_reason
+from wbc_desktop.core.export import ExportCell, build_report
+from wbc_desktop.core.integrity import canonical_json, content_hash
+from wbc_desktop.core.records import (
+    ACCEPTED,
+    AUTO,
+    EXCLUDED,
+    RECLASSIFIED,
+    REVIEWED,
+    AuditEntry,
+    CaseInfo,
+    CaseLockedError,
+    Cell,
+    now,
+    path_to_db,
+)
 from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cases (
-    id INTEGER PRIMARY KEY,
-    sample_id TEXT NOT NULL DEFAULT '',
-    operator TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL,
-    wbc_count REAL,
-    target INTEGER NOT NULL DEFAULT 100,
-    model TEXT NOT NULL DEFAULT '{}',
-    signed_by TEXT,
-    signed_at TEXT,
-    incomplete_reason TEXT
-);
-CREATE TABLE IF NOT EXISTS cells (
-    id INTEGER PRIMARY KEY,
-    case_id INTEGER NOT NULL REFERENCES cases(id),
-    path TEXT NOT NULL,
-    source TEXT,
-    box TEXT,
-    predicted TEXT NOT NULL,
-    probabilities TEXT NOT NULL,
-    label TEXT,
-    status TEXT NOT NULL,
-    foreign_call INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    case_id INTEGER NOT NULL REFERENCES cases(id),
-    cell_id INTEGER,
-    at TEXT NOT NULL,
-    who TEXT NOT NULL,
-    action TEXT NOT NULL,
-    from_label TEXT,
-    to_label TEXT
-);
-CREATE TABLE IF NOT EXISTS errors (
-    id INTEGER PRIMARY KEY,
-    case_id INTEGER NOT NULL REFERENCES cases(id),
-    path TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cells_by_case ON cells(case_id);
-CREATE INDEX IF NOT EXISTS audit_by_case ON audit(case_id);
-"""
-
-AUTO, REVIEWED, RECLASSIFIED, EXCLUDED = "auto", "reviewed", "reclassified", "excluded"
-ACCEPTED = "accepted"  # verified with the rest of a gallery page (confirm page), not one by one
-EXCLUDE = None  # the label of an excluded cell (artifact, smudge, not a WBC)
-
-
-class CaseLockedError(Exception):
-    """The case was signed out; it can be read and exported but not changed."""
-
-
-def _path_to_db(path: str) -> str | bytes:
-    """File names that are not valid UTF-8 (possible on Linux) are stored as raw bytes, losslessly."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape")
-    return path
-
-
-def _path_from_db(value: str | bytes) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
-def now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-@dataclass
-class Cell:
-    id: int
-    path: str
-    predicted: str
-    probabilities: dict[str, float]
-    label: str | None
-    status: str
-    source: str | None = None
-    box: list[int] | None = None
-    foreign: bool = False  # the stain-robust model made the call: the cell looked unlike the training data
-
-    @property
-    def confidence(self) -> float:
-        return max(self.probabilities.values()) if self.probabilities else 0.0
-
-    @property
-    def excluded(self) -> bool:
-        return self.status == EXCLUDED
-
-    def needs_review(self, threshold: float) -> bool:
-        """A model call that no person has looked at yet and the review rule (core.review) does not accept:
-        below the confidence threshold, or with probabilities that are not numbers."""
-        return self.status == AUTO and review_reason(self.probabilities.values(), threshold, self.foreign) is not None
-
-    def to_export(self, threshold: float | None = None) -> ExportCell:
-        """The cell as exported; with the review ``threshold`` a model call no person verified says whether it
-        needs review (and why), as the window's bin and the CLI do."""
-        review = None
-        if self.status == AUTO and threshold is not None:
-            review = review_reason(self.probabilities.values(), threshold, self.foreign)
-        return ExportCell(
-            self.path,
-            self.label,
-            self.probabilities,
-            self.status,
-            predicted=self.predicted,
-            source=self.source,
-            box=self.box,
-            review=review,
-        )
-
-
-@dataclass
-class AuditEntry:
-    at: str
-    who: str
-    action: str
-    cell_id: int | None
-    from_label: str | None
-    to_label: str | None
-
-
-@dataclass
-class CaseInfo:
-    id: int
-    sample_id: str
-    operator: str
-    created: str
-    wbc_count: float | None
-    target: int
-    model: dict
-    signed_by: str | None
-    signed_at: str | None
-    cell_count: int = 0
-    incomplete_reason: str | None = None  # signed out although the check listed problems: the person's reason
-
-    @property
-    def signed(self) -> bool:
-        return self.signed_at is not None
-
-
-class CaseStore:
-    """The SQLite file holding every case. One connection; every write is its own committed transaction."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a change is on disk when the call returns, also if the machine loses power right after.
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Columns added since a store was created (CREATE TABLE IF NOT EXISTS keeps an old table as it is)."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cases)")}
-        if "incomplete_reason" not in columns:
-            self._write("ALTER TABLE cases ADD COLUMN incomplete_reason TEXT")
-        if "foreign_call" not in {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}:
-            self._write("ALTER TABLE cells ADD COLUMN foreign_call INTEGER NOT NULL DEFAULT 0")
-
-    def close(self) -> None:
-        self.db.close()
-
-    @contextlib.contextmanager
-    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """BEGIN ... COMMIT (ROLLBACK on error). Explicit, because in autocommit mode (isolation_level=None)
-        ``with connection:`` issues no BEGIN and every statement would be a transaction of its own: a crash
-        between a reclassification and its audit entry would then leave them disagreeing (the SIGKILL test
-        caught exactly that).
-
-        ``durable`` (a person's change) syncs to disk before returning. Machine results, which can be
-        recomputed from the images, skip that sync: an fsync behind 500 freshly written files stalled the window
-        0.3 s. Either kind survives the app being killed (the data is in the OS's hands at COMMIT)."""
-        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def _write(self, sql: str, params: Iterable = (), durable: bool = True) -> sqlite3.Cursor:
-        with self.transaction(durable):
-            return self.db.execute(sql, tuple(params))
-
-    def create_case(
-        self, sample_id: str = "", operator: str = "", model: dict | None = None, target: int = 100
-    ) -> Case:
-        cursor = self._write(
-            "INSERT INTO cases (sample_id, operator, created, target, model) VALUES (?, ?, ?, ?, ?)",
-            (sample_id, operator, now(), target, json.dumps(model or {})),
-            durable=False,  # an empty case holds nothing a person did yet
-        )
-        return self.open_case(int(cursor.lastrowid))
-
-    def case_infos(self, unfinished_only: bool = False) -> list[CaseInfo]:
-        """Cases newest first, with their number of cells."""
-        rows = self.db.execute(
-            "SELECT c.id, c.sample_id, c.operator, c.created, c.wbc_count, c.target, c.model, c.signed_by, "
-            "c.signed_at, c.incomplete_reason, (SELECT COUNT(*) FROM cells WHERE case_id = c.id) "
-            "FROM cases c ORDER BY c.id DESC"
-        ).fetchall()
-        infos = [_info(row[:10], row[10]) for row in rows]
-        return [info for info in infos if not info.signed] if unfinished_only else infos
-
-    def open_case(self, case_id: int) -> Case:
-        row = self.db.execute(
-            "SELECT id, sample_id, operator, created, wbc_count, target, model, signed_by, signed_at, "
-            "incomplete_reason FROM cases WHERE id = ?",
-            (case_id,),
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no case {case_id}")
-        cells = [
-            Cell(
-                id=r[0],
-                path=_path_from_db(r[1]),
-                source=_path_from_db(r[2]) if r[2] is not None else None,
-                box=json.loads(r[3]) if r[3] else None,
-                predicted=r[4],
-                probabilities=json.loads(r[5]),
-                label=r[6],
-                status=r[7],
-                foreign=bool(r[8]),
-            )
-            for r in self.db.execute(
-                "SELECT id, path, source, box, predicted, probabilities, label, status, foreign_call FROM cells "
-                "WHERE case_id = ? ORDER BY id",
-                (case_id,),
-            )
-        ]
-        errors = [
-            (_path_from_db(r[0]), r[1])
-            for r in self.db.execute("SELECT path, message FROM errors WHERE case_id = ? ORDER BY id", (case_id,))
-        ]
-        return Case(self, _info(row), cells, errors)
-
-
-def _info(row, cell_count: int = 0) -> CaseInfo:
-    return CaseInfo(
-        id=row[0],
-        sample_id=row[1],
-        operator=row[2],
-        created=row[3],
-        wbc_count=row[4],
-        target=row[5],
-        model=json.loads(row[6] or "{}"),
-        signed_by=row[7],
-        signed_at=row[8],
-        cell_count=cell_count,
-        incomplete_reason=row[9],
-    )
+if TYPE_CHECKING:  # core.store imports this module: the store type is only named here
+    from wbc_desktop.core.store import CaseStore
 
 
 @dataclass
 class Case:
-    """One sample's cells. Mutating methods persist first, then update memory, then return."""
+    """One sample's cells. Mutating methods persist first, then update memory, then return.
+
+    Each change runs in its own write transaction that first asks the database whether the case is still open
+    and reads the "from" values there, so a second window on the same store can neither change a case the first
+    signed out nor record a stale label in the audit trail."""
 
     store: CaseStore
     info: CaseInfo
     cells: list[Cell] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    read_only: str | None = None  # why this window may not change the case (open in another window), if so
 
     @property
     def id(self) -> int:
@@ -293,11 +54,44 @@ class Case:
 
     @property
     def locked(self) -> bool:
-        return self.info.signed
+        return self.info.signed or self.read_only is not None
 
     def _check_open(self) -> None:
-        if self.locked:
+        if self.info.signed:
             raise CaseLockedError(f"case {self.info.sample_id or self.id} is signed out and cannot be changed")
+        if self.read_only is not None:
+            raise CaseLockedError(f"case {self.info.sample_id or self.id} is read-only here: {self.read_only}")
+
+    @contextlib.contextmanager
+    def _change(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction on an open case, checked in the database (another window may have signed it)."""
+        self._check_open()
+        with self.store.transaction(durable) as db:
+            row = db.execute("SELECT signed_by, signed_at FROM cases WHERE id = ?", (self.id,)).fetchone()
+            if row is None:
+                raise CaseLockedError(f"case {self.id} no longer exists")
+            if row[1] is not None:
+                self.info.signed_by, self.info.signed_at = row
+                raise CaseLockedError(
+                    f"case {self.info.sample_id or self.id} was signed out by {row[0]} (in another window) "
+                    "and cannot be changed"
+                )
+            yield db
+
+    def _audit(
+        self, cell_id: int | None, who: str, action: str, from_label: str | None, to_label: str | None, at: str = ""
+    ) -> str:
+        """One audit entry, chained (inside the caller's transaction, beside the change it records)."""
+        return self.store.append_audit(self.id, cell_id, who, action, from_label, to_label, at)
+
+    def _stored(self, cell_id: int) -> tuple[str | None, str]:
+        """A cell's label and status as the database has them now (inside the caller's transaction)."""
+        row = self.store.db.execute(
+            "SELECT label, status FROM cells WHERE id = ? AND case_id = ?", (cell_id, self.id)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no cell {cell_id} in case {self.id}")
+        return row[0], row[1]
 
     def cell(self, cell_id: int) -> Cell:
         for cell in self.cells:
@@ -312,8 +106,7 @@ class Case:
         ``(path, label, probabilities, source, box)``, optionally followed by whether the stain-robust model made
         the call (``foreign``: such a call waits for a person's review).
         """
-        self._check_open()
-        with self.store.transaction(durable=False):
+        with self._change(durable=False):
             added = self._insert_cells(results)
         self.cells.extend(added)
         return added
@@ -322,9 +115,8 @@ class Case:
         self, source: str, box: list[int], label: str, probabilities: dict[str, float], who: str, foreign: bool = False
     ) -> Cell:
         """A WBC the finder missed, boxed by a person: the cell and its audit entry in one durable transaction."""
-        self._check_open()
         number = 1 + sum(1 for cell in self.cells if cell.source == source and "#drawn" in cell.path)
-        with self.store.transaction():
+        with self._change():
             cell = self._insert_cells([(f"{source}#drawn{number}", label, probabilities, source, box, foreign)])[0]
             self._audit(cell.id, who, "add-box", None, label)
         self.cells.append(cell)
@@ -340,8 +132,8 @@ class Case:
                 "foreign_call) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.id,
-                    _path_to_db(path),
-                    _path_to_db(source) if source else None,
+                    path_to_db(path),
+                    path_to_db(source) if source else None,
                     json.dumps(list(box)) if box else None,
                     label,
                     json.dumps(probabilities),
@@ -355,24 +147,15 @@ class Case:
             )
         return added
 
-    def _audit(
-        self, cell_id: int | None, who: str, action: str, from_label: str | None, to_label: str | None, at: str = ""
-    ) -> None:
-        """INSERT one audit entry (inside the caller's transaction, beside the change it records)."""
-        self.store.db.execute(
-            "INSERT INTO audit (case_id, cell_id, at, who, action, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.id, cell_id, at or now(), who, action, from_label, to_label),
-        )
-
     def add_result(self, path: str, label: str, probabilities: dict[str, float]) -> Cell:
         return self.add_results([(path, label, probabilities)])[0]
 
     def add_errors(self, errors: Iterable[tuple[str, str]]) -> None:
         errors = list(errors)
-        with self.store.transaction(durable=False):
+        with self._change(durable=False):
             self.store.db.executemany(
                 "INSERT INTO errors (case_id, path, message) VALUES (?, ?, ?)",
-                [(self.id, _path_to_db(p), m) for p, m in errors],
+                [(self.id, path_to_db(p), m) for p, m in errors],
             )
         self.errors.extend(errors)
 
@@ -381,16 +164,15 @@ class Case:
 
     def set_label(self, cell_id: int, label: str | None, who: str) -> Cell:
         """Reclassify a cell (``label=None`` excludes it); confirming the model's call marks it reviewed."""
-        self._check_open()
         cell = self.cell(cell_id)
-        if label is None:
-            status, action = EXCLUDED, "exclude"
-        elif label == cell.predicted:
-            status, action = REVIEWED, "confirm" if cell.label == label else "reclassify"
-        else:
-            status, action = RECLASSIFIED, "reclassify"
-        previous = cell.label
-        with self.store.transaction():
+        with self._change():
+            previous, _ = self._stored(cell_id)
+            if label is None:
+                status, action = EXCLUDED, "exclude"
+            elif label == cell.predicted:
+                status, action = REVIEWED, "confirm" if previous == label else "reclassify"
+            else:
+                status, action = RECLASSIFIED, "reclassify"
             self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
             self._audit(cell_id, who, action, previous, label)
         cell.label, cell.status = label, status
@@ -399,24 +181,24 @@ class Case:
     def accept_page(self, cell_ids: Iterable[int], who: str) -> list[Cell]:
         """A person looked at these cells together (a gallery page of one class) and agrees with each call:
         verified as *accepted*, which the report counts apart from cells confirmed one by one."""
-        self._check_open()
         cells = [self.cell(cell_id) for cell_id in cell_ids]
-        cells = [cell for cell in cells if cell.status == AUTO and cell.label is not None]
-        with self.store.transaction():
+        with self._change():
+            stored = {cell.id: self._stored(cell.id) for cell in cells}
+            # as stored: a cell another window verified meanwhile is not accepted again (nor its label guessed)
+            cells = [cell for cell in cells if stored[cell.id][1] == AUTO and stored[cell.id][0] is not None]
             for cell in cells:
                 self.store.db.execute("UPDATE cells SET status = ? WHERE id = ?", (ACCEPTED, cell.id))
-                self._audit(cell.id, who, "confirm page", cell.label, cell.label)
+                self._audit(cell.id, who, "confirm page", stored[cell.id][0], stored[cell.id][0])
         for cell in cells:
-            cell.status = ACCEPTED
+            cell.label, cell.status = stored[cell.id][0], ACCEPTED
         return cells
 
     def restore(self, cell_id: int, label: str | None, status: str, who: str, action: str = "undo") -> Cell:
         """Put a cell back to an earlier label and status (an undo: a model call can become unverified again);
         audited like any change."""
-        self._check_open()
         cell = self.cell(cell_id)
-        previous = cell.label
-        with self.store.transaction():
+        with self._change():
+            previous, _ = self._stored(cell_id)
             self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
             self._audit(cell_id, who, f"{action} (back to {status})", previous, label)
         cell.label, cell.status = label, status
@@ -436,48 +218,77 @@ class Case:
         operator: str | None = None,
         wbc_count: float | bool | None = False,
         target: int | None = None,
+        who: str = "",
     ) -> None:
-        """Change the case's header fields (``wbc_count=None`` clears it; ``False`` leaves it)."""
-        self._check_open()
-        info = self.info
-        if sample_id is not None:
-            info.sample_id = sample_id
-        if operator is not None:
-            info.operator = operator
+        """Change the case's header fields (``wbc_count=None`` clears it; ``False`` leaves it). Each changed field
+        is written alone and audited with its old value as stored (the sample ID is the patient link)."""
+        wanted = {"sample_id": sample_id, "operator": operator, "target": target}
         if wbc_count is not False:
-            info.wbc_count = wbc_count  # type: ignore[assignment]
-        if target is not None:
-            info.target = target
-        self.store._write(
-            "UPDATE cases SET sample_id = ?, operator = ?, wbc_count = ?, target = ? WHERE id = ?",
-            (info.sample_id, info.operator, info.wbc_count, info.target, self.id),
-        )
+            wanted["wbc_count"] = wbc_count
+        wanted = {key: value for key, value in wanted.items() if value is not None or key == "wbc_count"}
+        if not wanted:
+            return
+        with self._change() as db:
+            columns = ", ".join(wanted)
+            stored = dict(
+                zip(wanted, db.execute(f"SELECT {columns} FROM cases WHERE id = ?", (self.id,)).fetchone(), strict=True)
+            )
+            for key, value in wanted.items():
+                if stored[key] == value:
+                    continue
+                db.execute(f"UPDATE cases SET {key} = ? WHERE id = ?", (value, self.id))
+                self._audit(
+                    None,
+                    who or operator or self.info.operator or "unknown",
+                    f"edit {key}",
+                    _text(stored[key]),
+                    _text(value),
+                )
+        for key, value in wanted.items():
+            setattr(self.info, key, value)
 
     def set_model(self, model: dict) -> None:
+        with self._change(durable=False) as db:
+            db.execute("UPDATE cases SET model = ? WHERE id = ?", (json.dumps(model), self.id))
         self.info.model = dict(model)
-        self.store._write("UPDATE cases SET model = ? WHERE id = ?", (json.dumps(model), self.id), durable=False)
 
-    def sign_out(self, who: str, incomplete_reason: str | None = None) -> None:
-        """Record who signed the differential and when; the case is locked from then on.
+    def sign_out(self, who: str, incomplete_reason: str | None = None, context: dict | None = None) -> None:
+        """Record who signed the differential and when; the case is locked from then on, and its content sealed
+        with a hash (core.integrity) that the sign-out's audit entry carries.
 
         A case with model calls no person verified, or counted short of its target, signs out only with a
-        typed reason (an *incomplete* sign-out, printed on the report): :func:`core.signout.sign_out_check`."""
-        self._check_open()
+        typed reason (an *incomplete* sign-out, printed on the report): :func:`core.signout.sign_out_check`.
+        ``context`` (classes, reference ranges, review threshold) is stored with the signature, so the report of
+        a signed case is the same whenever it is exported, whatever the lab's settings are by then."""
         if not who.strip():
             raise ValueError("sign-out needs the name of the person signing")
         reason = (incomplete_reason or "").strip() or None
-        check = sign_out_check(self)
-        if not check.complete and reason is None:
-            raise SignOutRefused(check)
         at = now()
-        action = "sign-out" if reason is None else f"sign-out incomplete: {reason}"
-        with self.store.transaction():
-            self.store.db.execute(
-                "UPDATE cases SET signed_by = ?, signed_at = ?, incomplete_reason = ? WHERE id = ?",
-                (who, at, reason, self.id),
+        context_text = canonical_json(context) if context else None
+        with self._change() as db:
+            # judged on the case as stored: another window may have changed cells since this one loaded them
+            self.cells = self.store.open_case(self.id).cells
+            check = sign_out_check(self)
+            if not check.complete and reason is None:
+                raise SignOutRefused(check)
+            header, cells, errors = self.store.content(self.id)
+            header.update(signed_by=who, signed_at=at, incomplete_reason=reason, signed_context=context_text)
+            seal = content_hash(header, cells, errors, self.store.head(self.id))
+            db.execute(
+                "UPDATE cases SET signed_by = ?, signed_at = ?, incomplete_reason = ?, signed_context = ?, "
+                "content_hash = ? WHERE id = ?",
+                (who, at, reason, context_text, seal, self.id),
             )
-            self._audit(None, who, action, None, None, at)
-        self.info.signed_by, self.info.signed_at, self.info.incomplete_reason = who, at, reason
+            action = "sign-out" if reason is None else f"sign-out incomplete: {reason}"
+            self._audit(None, who, action, None, seal, at)
+        info = self.info
+        info.signed_by, info.signed_at, info.incomplete_reason = who, at, reason
+        info.signed_context, info.content_hash = json.loads(context_text) if context_text else None, seal
+
+    def record_export(self, kind: str, name: str, who: str) -> None:
+        """An export of the case, audited (also of a signed case: the audit trail only grows)."""
+        with self.store.transaction():
+            self._audit(None, who, f"export {kind}", None, name)
 
     def audit(self) -> list[AuditEntry]:
         return [
@@ -524,16 +335,35 @@ class Case:
             "signed_at": info.signed_at,
             "incomplete_reason": info.incomplete_reason,
             "review": self.review_counts(),
+            "content_hash": info.content_hash,
+            "audit_head": self.store.head(self.id),
         }
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def signed_context(classes: tuple[str, ...], reference_ranges, review_threshold: float | None) -> dict:
+    """What a report's flags and review marks depend on besides the cells: frozen with the signature."""
+    return {
+        "classes": list(classes),
+        "reference_ranges": {name: list(bounds) for name, bounds in (reference_ranges or {}).items()},
+        "review_threshold": review_threshold,
+    }
 
 
 def case_report(
     case: Case, classes: tuple[str, ...], reference_ranges=None, review_threshold: float | None = None
 ) -> tuple[list[ExportCell], Differential, dict]:
     """What the exports of a case contain: its cells (each saying whether it needs review, given the threshold),
-    its differential and the JSON document."""
-    from wbc_desktop.core.export import build_report
-
+    its differential and the JSON document. A signed case is reported with the classes, reference ranges and
+    threshold it was signed with, whatever is passed (the same report, flags included, on every export)."""
+    frozen = case.info.signed_context
+    if frozen:
+        classes = tuple(frozen["classes"])
+        reference_ranges = {name: tuple(bounds) for name, bounds in frozen["reference_ranges"].items()}
+        review_threshold = frozen["review_threshold"]
     cells = [cell.to_export(review_threshold) for cell in case.cells]
     differential = case.differential(classes, reference_ranges)
     report = build_report(cells, differential, model=case.info.model, errors=case.errors, case=case.header())

@@ -6,7 +6,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QTableView, QVBoxLayout
 
-from wbc_desktop.core.case import AuditEntry
+from wbc_desktop.core.records import AuditEntry
 
 COLUMNS = ("When", "Who", "Action", "Cell", "From", "To")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QLockFile, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wbc_desktop.core.case import Case, CaseStore
+from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
+from wbc_desktop.core.store import CaseStore
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.models import CellTableModel
 from wbc_desktop.gui.widgets.case_bar import CaseBar
@@ -68,6 +69,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.classes: tuple[str, ...] = ALL_CLASSES
         self.store = CaseStore(store_path or user_data_dir() / "cases.sqlite")
         self.case: Case | None = None
+        self.case_lock: QLockFile | None = None  # this window's hold on the open case (window_cases)
         self.task: ClassifyTask | None = None
         self.pending_inputs: list[str] = []
         self.current_cell_id: int | None = None  # the one cell keys act on, highlighted wherever it is shown
@@ -99,6 +101,12 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.banner.setStyleSheet("background:#fef3c7; color:#78350f; padding:6px; border:1px solid #f59e0b;")
+        self.integrity_banner = QLabel("")  # red, apart from the yellow one: nothing else may replace it
+        self.integrity_banner.setWordWrap(True)
+        self.integrity_banner.setVisible(False)
+        self.integrity_banner.setStyleSheet(
+            "background:#fee2e2; color:#7f1d1d; padding:6px; border:2px solid #dc2626; font-weight:bold;"
+        )
         self.resume_button = QPushButton("Resume")
         self.resume_button.setVisible(False)
         self.resume_button.clicked.connect(self._resume_offered)
@@ -171,6 +179,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.case_bar)
+        layout.addWidget(self.integrity_banner)
         layout.addLayout(banner_row)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
@@ -327,5 +336,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         if self.task is not None:
             self.task.done.wait(5.0)
         self.pool.waitForDone(5000)
+        if self.case_lock is not None:
+            self.case_lock.unlock()
         self.store.close()
         super().closeEvent(event)

@@ -85,7 +85,17 @@ def report_html(case: Case, differential: Differential) -> str:
     <p></p>
     <p>{signed}</p>
     <p style="color:#555">WBC Desktop {__version__}. {what_was_reviewed}</p>
+    <p style="color:#555; font-size:small">{record_anchor(case)}</p>
     """
+
+
+def record_anchor(case: Case) -> str:
+    """The hashes that tie this paper to the record (core.integrity): a copy outside the database to check it by."""
+    info = case.info
+    head = html.escape(case.store.head(case.id))
+    if info.content_hash:
+        return f"Record seal {html.escape(info.content_hash)} · sign-out audit entry {head}"
+    return f"Audit trail head {head} (preliminary: changes after this report extend it)"
 
 
 def non_wbc_html(differential: Differential) -> str:

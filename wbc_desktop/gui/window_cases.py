@@ -5,15 +5,17 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
+from PySide6.QtCore import QLockFile
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
     QMessageBox,
 )
 
-from wbc_desktop.core.case import Case, case_report
+from wbc_desktop.core.case import Case, case_report, signed_context
 from wbc_desktop.core.export import ExportError, write_csv, write_json
 from wbc_desktop.core.images import display_text
+from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.report import write_pdf
@@ -41,6 +43,7 @@ class CaseActions:
         """Show ``case`` and nothing of the previous one: its cells, field, banner (an other-lab warning over a
         new PBC case would be false) and status text go."""
         self.case = case
+        self._hold_case_lock(case)
         self.undo_stack.clear()  # undo is for this case's changes only
         self.domain_scores = []
         self.banner.setVisible(False)
@@ -58,6 +61,38 @@ class CaseActions:
         self.detail.clear()
         self.refresh_differential()
         self._load_thumbnails_later()
+        self.integrity_banner.setVisible(False)
+        if case is not None:
+            self.check_integrity(case)
+            if case.read_only:
+                self.show_banner(f"Read-only: {case.read_only}.")
+
+    def _hold_case_lock(self, case: Case | None) -> None:
+        """One window changes a case at a time: an open case is locked with a file beside the store (QLockFile:
+        a lock left by a crashed app is taken over); a second window shows the case read-only."""
+        if self.case_lock is not None:
+            self.case_lock.unlock()
+            self.case_lock = None
+        if case is None or case.info.signed:
+            return
+        lock = QLockFile(f"{self.store.path}.case-{case.id}.lock")
+        if lock.tryLock(0):
+            self.case_lock = lock
+            return
+        pid, host = lock.getLockInfo()[-3:-1]  # (pid, host, app); older bindings put a bool first
+        case.read_only = f"the case is open in another WBC Desktop window (process {pid} on {host or 'this computer'})"
+
+    def check_integrity(self, case: Case) -> bool:
+        """Verify the case's audit chain and seal (core.integrity); a break is shown in red, never hidden."""
+        integrity = self.store.verify(case.id)
+        self.integrity_banner.setVisible(not integrity.intact)
+        if not integrity.intact:
+            self.integrity_banner.setText(
+                "This record was altered outside WBC Desktop: "
+                + "; ".join(integrity.problems)
+                + ". Do not release it; keep the database file for investigation."
+            )
+        return integrity.intact
 
     def resume_case(self, case_id: int) -> Case:
         case = self.store.open_case(case_id)
@@ -97,14 +132,22 @@ class CaseActions:
             return
         info = self.case.info if self.case is not None else None
         if info is not None and not self.case.locked and (info.sample_id, info.operator) != (sample_id, operator):
-            self.case.update_details(sample_id=sample_id, operator=operator)
+            try:
+                self.case.update_details(sample_id=sample_id, operator=operator, who=operator or self.who)
+            except CaseLockedError as error:
+                self.show_banner(str(error))
+                self.case_bar.show_case(self.case.info)
         if operator and operator != self.settings.operator:
             self.settings.operator = operator
             settings_store.save_settings(self.settings)
 
     def _wbc_count_changed(self, value: float | None) -> None:
         if self.case is not None and not self.case.locked:
-            self.case.update_details(wbc_count=value)
+            try:
+                self.case.update_details(wbc_count=value, who=self.who)
+            except CaseLockedError as error:
+                self.show_banner(str(error))
+                self.case_bar.show_case(self.case.info)
             self.refresh_differential()
 
     def ask_sign_out(self) -> None:
@@ -154,10 +197,12 @@ class CaseActions:
         if self.task is not None:
             self.show_banner("Sign-out waits for the batch: its cells are still being classified.")
             return False
+        context = signed_context(self.classes, self.settings.reference_ranges, self.review_threshold)
         try:
-            self.case.sign_out(name, incomplete_reason)
-        except SignOutRefused as refusal:
+            self.case.sign_out(name, incomplete_reason, context)
+        except (SignOutRefused, CaseLockedError) as refusal:
             self.show_banner(str(refusal))
+            self.case_bar.show_case(self.case.info)
             return False
         self.case_bar.show_case(self.case.info)
         self.undo_stack.clear()  # a signed case does not change (amendments are another matter)
@@ -182,6 +227,7 @@ class CaseActions:
             write_pdf(path, self.case, differential)
         else:
             raise ValueError(kind)
+        self.case.record_export(kind, path.name, self.who)
 
     def export_dialog(self, kind: str) -> None:
         if self.case is None:

@@ -12,9 +12,9 @@ from PySide6.QtWidgets import (
     QMenu,
 )
 
-from wbc_desktop.core.case import CaseLockedError
 from wbc_desktop.core.classes import CATEGORIES, display_title
 from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
+from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.gui.models import CELL_ID_ROLE, STATUS_TEXT
 from wbc_desktop.gui.undo import LabelCommand
 from wbc_desktop.gui.widgets.field_view import FieldBox

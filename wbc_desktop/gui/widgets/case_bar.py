@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from wbc_desktop.core.case import CaseInfo
+from wbc_desktop.core.records import CaseInfo
 
 
 class CaseBar(QWidget):
