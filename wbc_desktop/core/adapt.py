@@ -199,6 +199,15 @@ def load_profile(folder: str | Path) -> Profile:
         )
         if head.weights.shape != (len(head.mean), len(head.classes)):
             raise ValueError("weights do not match the classes and features")
+        arrays = (head.mean, head.std, head.weights, head.bias)
+        if not all(np.isfinite(a).all() for a in arrays) or not (head.std > 0).all():
+            raise ValueError("its statistics or weights are not finite numbers (or a spread is 0)")
+        if not (np.isfinite(head.temperature) and 0 < head.temperature <= 10):
+            raise ValueError(f"temperature must be above 0 and at most 10, not {head.temperature!r}")
+        if not (np.isfinite(head.base_weight) and 0 <= head.base_weight <= 10):  # fitted: slightly above 1 is usual
+            raise ValueError(f"base_weight must lie between 0 and 10, not {head.base_weight!r}")
+        if len(set(head.classes)) != len(head.classes):
+            raise ValueError(f"a class is named twice in {head.classes}")
         return Profile(
             str(data["name"]),
             dict(data["base_model"]),

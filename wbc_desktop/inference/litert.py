@@ -12,7 +12,15 @@ from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, colour_statistics
 from wbc_desktop.core.pipeline import ViewSpec
 from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
-from wbc_desktop.inference.manifest import Manifest, ModelError, read_manifest, read_verified_model
+from wbc_desktop.inference.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ModelError,
+    check_setting,
+    read_manifest,
+    read_verified_model,
+    sha256_bytes,
+)
 
 ROBUST_KEY = "robust_model"  # manifest entry: the model for cells the out-of-domain score calls foreign
 
@@ -56,11 +64,30 @@ class LiteRTClassifier:
     def _load_robust(self, entry: dict, num_threads: int | None) -> tuple[LiteRTClassifier, float]:
         """The stain-robust model named in the manifest, checked by hash (a changed file is refused, as ours)."""
         try:
-            folder, expected, route_above = str(entry["folder"]), str(entry["sha256"]), float(entry["route_above"])
+            folder, expected = str(entry["folder"]), str(entry["sha256"]).lower()
+            manifest_digest, route_above = str(entry["manifest_sha256"]).lower(), float(entry["route_above"])
         except (KeyError, TypeError, ValueError):
-            raise ModelError("model manifest: 'robust_model' needs folder, sha256 and route_above") from None
-        if Path(folder).name != folder or self.domain is None:
+            raise ModelError(
+                "model manifest: 'robust_model' needs folder, sha256, manifest_sha256 and route_above"
+            ) from None
+        if Path(folder).name != folder or folder in ("", ".", "..") or self.domain is None:
             raise ModelError("model manifest: 'robust_model' must be a folder inside the model's, beside domain data")
+        check_setting("robust_model route_above", route_above, 0.0, 1e6)
+        manifest_path = self.model_dir / folder / MANIFEST_NAME
+        try:
+            robust_manifest = manifest_path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(
+                f"the stain-robust model (for other labs' cells): manifest not found: {manifest_path}"
+            ) from None
+        except OSError as error:
+            raise ModelError(f"the stain-robust model's manifest cannot be read: {error}") from None
+        if sha256_bytes(robust_manifest) != manifest_digest:
+            # its classes, temperature and threshold decide calls as much as its weights do
+            raise ModelError(
+                "the stain-robust model's manifest is not the one this model was shipped with: "
+                "reinstall the app or restore the model"
+            )
         try:
             robust = LiteRTClassifier(self.model_dir / folder, num_threads)
         except ModelError as error:

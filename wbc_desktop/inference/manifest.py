@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,8 +81,9 @@ def read_manifest(model_dir: str | Path) -> Manifest:
     known = set(REQUIRED_KEYS) | {"temperature", "review_threshold", "preprocessing", "outputs", "view"}
     if data.get("view", "resize") not in VIEWS:
         raise ModelError(f"model manifest: unknown view {data.get('view')!r} (known: {', '.join(VIEWS)})")
+    check_classes(classes, "model manifest")
     try:
-        return Manifest(
+        manifest = Manifest(
             name=str(data["name"]),
             version=str(data["version"]),
             model_file=data["model_file"],
@@ -97,6 +99,33 @@ def read_manifest(model_dir: str | Path) -> Manifest:
         )
     except (TypeError, ValueError) as error:
         raise ModelError(f"model manifest has a bad value: {error}") from None
+    check_setting("temperature", manifest.temperature, 0.0, MAX_TEMPERATURE)
+    check_setting("review_threshold", manifest.review_threshold, 0.0, 1.0)
+    if not 8 <= manifest.input_size <= 1024:
+        raise ModelError(f"model manifest: input_size {manifest.input_size} px is not a model input size")
+    return manifest
+
+
+MAX_TEMPERATURE = 10.0  # calibration temperatures of real models are near 1; 0, NaN or < 0 turn calls into nonsense
+
+
+def check_setting(name: str, value: float, above: float, at_most: float, where: str = "model manifest") -> None:
+    """``above < value <= at_most`` and finite, else :class:`ModelError` naming the setting: a temperature of 0
+    or NaN made every call *basophil* with confidence NaN, a negative one inverted every call."""
+    if not math.isfinite(value) or not above < value <= at_most:
+        raise ModelError(f"{where}: {name} must be a number above {above:g} and at most {at_most:g}, not {value!r}")
+
+
+def check_classes(classes: list[str] | tuple[str, ...], where: str) -> None:
+    """Class names unique and in the order training writes them (sorted by name, as the folders are read):
+    a list with two names swapped would otherwise label every cell of one class as the other, silently."""
+    if len(set(classes)) != len(classes):
+        raise ModelError(f"{where}: a class is named twice in {list(classes)}")
+    if list(classes) != sorted(classes):
+        raise ModelError(
+            f"{where}: classes {list(classes)} are not in the order the model was trained in (sorted by name); "
+            "a reordered list would mislabel cells"
+        )
 
 
 def sha256_bytes(content: bytes) -> str:

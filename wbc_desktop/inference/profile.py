@@ -28,6 +28,12 @@ class ProfileClassifier:
             )
         if len(profile.head.mean) != base.feature_size:
             raise ProfileError("lab profile does not match the model's feature size")
+        if tuple(profile.head.classes) != tuple(base.classes):
+            # the head's columns are read as the model's classes (and blended with its logits): same order only
+            raise ProfileError(
+                f"lab profile '{profile.name}' lists classes {list(profile.head.classes)}, not the model's "
+                f"{list(base.classes)} in that order; adapt again with this model"
+            )
         self.base, self.profile = base, profile
         self.tuned = _tuned_model(profile, base) if profile.model is not None else None
         self.classes = tuple(profile.head.classes)

@@ -14,6 +14,7 @@ probability, so the app treats it like any model's logits.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -227,11 +228,13 @@ def attach_robust(bundle_dir: str | Path, robust_dir: str | Path, route_above: f
     if target.resolve() != robust_dir.resolve():
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(robust_dir, target)
-    robust_manifest = json.loads((target / MANIFEST_NAME).read_text())
+    robust_manifest_bytes = (target / MANIFEST_NAME).read_bytes()
+    robust_manifest = json.loads(robust_manifest_bytes)
     manifest = json.loads((bundle_dir / MANIFEST_NAME).read_text())
     manifest["robust_model"] = {
         "folder": ROBUST_FOLDER,
         "sha256": robust_manifest["sha256"],
+        "manifest_sha256": hashlib.sha256(robust_manifest_bytes).hexdigest(),  # its classes decide calls too
         "route_above": route_above,
     }
     atomic_write_text(bundle_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
