@@ -45,6 +45,15 @@ def test_only_gui_imports_qt():
     assert offending(files_outside("gui"), QT) == []
 
 
+def test_only_lis_imports_hl7apy_and_lis_imports_neither_gui_nor_training():
+    assert offending(files_outside("lis"), ("hl7apy",)) == []
+    lis = list((PACKAGE / "lis").rglob("*.py"))
+    assert lis and offending(lis, QT + TENSORFLOW) == []
+    assert [
+        m for p in lis for m in imported_modules(p) if m.startswith(("wbc_desktop.gui", "wbc_desktop.training"))
+    ] == []
+
+
 def test_only_training_imports_tensorflow():
     assert offending(files_outside("training"), TENSORFLOW) == []
 

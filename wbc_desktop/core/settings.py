@@ -18,6 +18,11 @@ class LabSettings:
     operator: str = ""
     mode: str = "auto"  # cell | field | auto: how an image is read (single cell or smear field)
     profile: str = ""  # name of a lab profile (folder under the user data folder's profiles/); "" = none
+    lab_name: str = ""  # printed on reports, sent as the sending facility to the LIS
+    lab_address: str = ""
+    lis_folder: str = ""  # a folder the LIS picks HL7 files up from ("" = none)
+    lis_host: str = ""  # the LIS's MLLP listener ("" = none)
+    lis_port: int = 0
 
     def effective_threshold(self, model_threshold: float) -> float:
         return self.review_threshold if self.review_threshold is not None else model_threshold
@@ -31,6 +36,11 @@ class LabSettings:
             "operator": self.operator,
             "mode": self.mode,
             "profile": self.profile,
+            "lab_name": self.lab_name,
+            "lab_address": self.lab_address,
+            "lis_folder": self.lis_folder,
+            "lis_host": self.lis_host,
+            "lis_port": self.lis_port,
         }
 
     @classmethod
@@ -55,6 +65,10 @@ class LabSettings:
             mode = str(data.get("mode", "auto"))
             settings.mode = mode if mode in MODES else "auto"
             settings.profile = str(data.get("profile", ""))
+            for key in ("lab_name", "lab_address", "lis_folder", "lis_host"):
+                setattr(settings, key, str(data.get(key, "") or ""))
+            port = int(data.get("lis_port", 0) or 0)
+            settings.lis_port = port if 0 < port < 65536 else 0
         except (TypeError, ValueError, AttributeError, IndexError):
             return cls()
         return settings

@@ -28,6 +28,7 @@ from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
 from wbc_desktop.core.store import CaseStore
 from wbc_desktop.gui import settings_store
+from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
 from wbc_desktop.gui.widgets.case_bar import CaseBar
 from wbc_desktop.gui.widgets.cell_detail import CellDetail
@@ -80,6 +81,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.model_dir: Path | None = None
         self._last_refresh = 0.0
         self.undo_stack = QUndoStack(self)  # a person's changes to cells in this case (Edit › Undo, Ctrl+Z)
+        self.lis = LisSender(user_data_dir() / "lis", self.pool, self)  # signed results to the LIS (HL7)
         self.drain_timer = QTimer(self)
         self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
         self.drain_timer.timeout.connect(self._drain)
@@ -168,6 +170,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.cancel_button.clicked.connect(self.cancel)
         self.model_status = QLabel("Loading model…")
         self.statusBar().addWidget(self.model_status)
+        self.statusBar().addPermanentWidget(self.lis.status)
         self.statusBar().addPermanentWidget(self.rate)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
@@ -200,6 +203,8 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self._action(file_menu, "Export &CSV…", lambda: self.export_dialog("csv"))
         self._action(file_menu, "Export &JSON…", lambda: self.export_dialog("json"))
         self._action(file_menu, "Export &PDF report…", lambda: self.export_dialog("pdf"), "Ctrl+P")
+        self._action(file_menu, "Send to &LIS (HL7)", self.send_to_lis)
+        self._action(file_menu, "&Retry sending to LIS", lambda: self.lis.deliver(self.settings))
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit_menu = self.menuBar().addMenu("&Edit")

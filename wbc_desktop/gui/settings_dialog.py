@@ -1,4 +1,5 @@
-"""Settings: reference ranges, target count, review threshold, key map, operator; with Restore defaults."""
+"""Settings: reference ranges, target count, review threshold, key map, operator; the laboratory and its LIS;
+with Restore defaults."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
+    QSpinBox,
+    QTabWidget,
     QVBoxLayout,
+    QWidget,
 )
 
 from wbc_desktop.core.adapt import PROFILE_FILE
@@ -96,12 +100,36 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
         self.buttons = buttons
+        review_page = QWidget()
+        review_layout = QVBoxLayout(review_page)
+        review_layout.addWidget(ranges_box)
+        review_layout.addLayout(form)
+        review_layout.addWidget(keys_box)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(review_page, "Review")
+        self.tabs.addTab(self._lab_page(), "Laboratory and LIS")
         layout = QVBoxLayout(self)
-        layout.addWidget(ranges_box)
-        layout.addLayout(form)
-        layout.addWidget(keys_box)
+        layout.addWidget(self.tabs)
         layout.addWidget(buttons)
         self.show_settings(settings)
+
+    def _lab_page(self) -> QWidget:
+        """The laboratory printed on reports, and where signed results go (lis.outbox)."""
+        page = QWidget()
+        form = QFormLayout(page)
+        self.lab_name, self.lab_address = QLineEdit(), QLineEdit()
+        self.lis_folder, self.lis_host = QLineEdit(), QLineEdit()
+        self.lis_folder.setPlaceholderText("a folder the LIS reads HL7 files from (optional)")
+        self.lis_host.setPlaceholderText("host name or address of the LIS's MLLP listener (optional)")
+        self.lis_port = QSpinBox()
+        self.lis_port.setRange(0, 65535)
+        self.lis_port.setSpecialValueText("none")
+        form.addRow("Laboratory name", self.lab_name)
+        form.addRow("Address", self.lab_address)
+        form.addRow("LIS drop folder", self.lis_folder)
+        form.addRow("LIS MLLP host", self.lis_host)
+        form.addRow("LIS MLLP port", self.lis_port)
+        return page
 
     def show_settings(self, settings: LabSettings) -> None:
         for label, (low, high) in self.ranges.items():
@@ -118,11 +146,19 @@ class SettingsDialog(QDialog):
         self.profile.setCurrentIndex(max(0, index))
         for key, combo in self.keys.items():
             combo.setCurrentText(settings.key_map.get(key, DEFAULT_KEY_MAP[key]))
+        self.lab_name.setText(settings.lab_name)
+        self.lab_address.setText(settings.lab_address)
+        self.lis_folder.setText(settings.lis_folder)
+        self.lis_host.setText(settings.lis_host)
+        self.lis_port.setValue(settings.lis_port)
 
     def restore_defaults(self) -> None:
         defaults = LabSettings()
         defaults.operator = self.operator.text()  # a person's name is not a lab default
         defaults.profile = self.profile.currentData() or ""  # nor is the lab's own profile
+        lab = self.result_settings()  # nor its name, address and LIS
+        defaults.lab_name, defaults.lab_address = lab.lab_name, lab.lab_address
+        defaults.lis_folder, defaults.lis_host, defaults.lis_port = lab.lis_folder, lab.lis_host, lab.lis_port
         self.show_settings(defaults)
 
     def result_settings(self) -> LabSettings:
@@ -139,4 +175,7 @@ class SettingsDialog(QDialog):
         chosen = {key: combo.currentText() for key, combo in self.keys.items()}
         if len(set(chosen.values())) == len(chosen):  # a key map that gives two keys one class is ignored
             settings.key_map = chosen
+        settings.lab_name, settings.lab_address = self.lab_name.text().strip(), self.lab_address.text().strip()
+        settings.lis_folder, settings.lis_host = self.lis_folder.text().strip(), self.lis_host.text().strip()
+        settings.lis_port = self.lis_port.value()
         return settings

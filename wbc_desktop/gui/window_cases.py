@@ -19,6 +19,8 @@ from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.report import write_pdf
+from wbc_desktop.lis.hl7 import HL7Error
+from wbc_desktop.paths import user_data_dir
 
 
 class CaseActions:
@@ -206,7 +208,19 @@ class CaseActions:
             return False
         self.case_bar.show_case(self.case.info)
         self.undo_stack.clear()  # a signed case does not change (amendments are another matter)
+        if self.settings.lis_folder or (self.settings.lis_host and self.settings.lis_port):
+            self.send_to_lis()  # released: the result goes to the LIS, as an analyser's validated result does
         return True
+
+    def send_to_lis(self) -> None:
+        """Queue the signed case's HL7 result and deliver the queue in the background (status bar says how)."""
+        if self.case is None or not self.case.info.signed:
+            QMessageBox.information(self, "Send to LIS", "Only a signed-out case is sent to the LIS.")
+            return
+        try:
+            self.lis.send_case(self.case, self.who, self.settings, user_data_dir())
+        except (HL7Error, OSError) as error:
+            self.show_banner(f"The result was not queued for the LIS: {error}")
 
     # --- exports -------------------------------------------------------------------------------------------
     def export(self, kind: str, path: str | Path, overwrite: bool = False) -> None:
