@@ -89,6 +89,16 @@ def run_self_test(args: argparse.Namespace) -> int:
         except Exception as error:
             check("PDF report written", False, str(error))
         try:
+            from wbc_desktop.lis.hl7 import parse
+            from wbc_desktop.lis.outbox import Outbox
+            from wbc_desktop.lis.send import queue_case
+
+            control_id = queue_case(reopened, Outbox(folder / "lis"), "self-test")
+            sent = parse((folder / "lis" / "outbox" / f"{control_id}.hl7").read_bytes().decode("utf-8"))
+            check("HL7 result message for the LIS built, validated and parsed", sent.msh.msh_10.value == control_id)
+        except Exception as error:
+            check("HL7 result message for the LIS", False, str(error))
+        try:
             from wbc_desktop.gui.text_checks import qt_text_functions_work
 
             check("Qt text functions (case, collation, dates; the Linux app trims ICU data)", *qt_text_functions_work())

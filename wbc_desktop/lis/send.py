@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from wbc_desktop.core.case import Case, case_report
+from wbc_desktop.core.classes import ALL_CLASSES
 from wbc_desktop.lis.codes import result_codes
 from wbc_desktop.lis.hl7 import HL7Error, ResultHeader, oru_message
 from wbc_desktop.lis.outbox import Outbox
@@ -19,7 +20,7 @@ def queue_case(case: Case, outbox: Outbox, who: str, lab_name: str = "", codes_d
     if not case.info.signed:
         raise HL7Error("only a signed-out case is sent to the LIS")
     context = case.info.signed_context or {}
-    classes = tuple(context.get("classes") or ())
+    classes = tuple(context.get("classes") or ALL_CLASSES)  # a case signed before contexts were stored: all
     _, differential, _ = case_report(case, classes)
     stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S%f")
     control_id = f"WBCD{case.id}-{stamp}"
