@@ -11,7 +11,7 @@ import pytest
 from fakes import FakeClassifier
 from hl7apy.mllp import AbstractHandler, MLLPServer
 from hl7apy.parser import parse_message
-from test_gui import drop, make_window, solid_images
+from test_gui import drop, make_window, signer, solid_images
 from test_records import CLASSES, RANGES, signed_case
 
 from wbc_desktop.core.case import case_report
@@ -149,7 +149,7 @@ def test_sign_out_in_the_window_sends_the_result_and_a_refused_lis_is_shown(qtbo
     for cell in window.case.cells:
         window.case.confirm(cell.id, "Ana")
     with qtbot.waitSignal(window.lis.finished, timeout=20_000):
-        assert window.sign_out("Ana")
+        assert window.sign_out(signer(window))
     assert "1 message(s) waiting" in window.lis.status.text() and "cannot be reached" in window.lis.status.text()
     window.settings.lis_port = listener  # the LIS is back: File › Retry sending to LIS
     with qtbot.waitSignal(window.lis.finished, timeout=20_000):

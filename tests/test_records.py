@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 from fakes import FakeClassifier
-from test_gui import drop, make_window, solid_images
+from test_gui import drop, make_window, signer, solid_images
 
 from wbc_desktop.cli import main
 from wbc_desktop.core.case import case_report, signed_context
@@ -203,7 +203,7 @@ def test_exports_are_audited_and_the_pdf_prints_the_seal(qtbot, tmp_path):
         drop(window, solid_images(tmp_path / "cells", 3))
     for cell in window.case.cells:
         window.case.confirm(cell.id, "Ana")
-    assert window.sign_out("Ana")
+    assert window.sign_out(signer(window))
     window.export("json", tmp_path / "case.json")
     window.export("pdf", tmp_path / "case.pdf")
     assert [e.action for e in window.case.audit()[-2:]] == ["export json", "export pdf"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from fakes import FakeClassifier
 from PySide6.QtCore import Qt
-from test_gui import drop, make_window, solid_images
+from test_gui import drop, make_window, signer, solid_images
 
 from wbc_desktop.gui.models import CELL_ID_ROLE, REVIEW_GROUP
 
@@ -122,7 +122,7 @@ def test_undo_and_redo_restore_label_status_and_differential_and_are_audited(qtb
 def test_undo_cannot_change_a_signed_case(qtbot, tmp_path):
     window = loaded_window(qtbot, tmp_path / "cells", 2, 32)
     window.reclassify([window.case.cells[0].id], None)
-    assert window.sign_out("Ana", "two cells of a test")
+    assert window.sign_out(signer(window), "two cells of a test")
     assert not window.undo_stack.canUndo()
     window.undo_stack.undo()
     assert window.case.cells[0].label is None
@@ -268,6 +268,6 @@ def test_window_exports_say_which_calls_need_review_and_sign_out_waits_for_a_bat
     waiting = {c.path for c in window.case.cells if c.needs_review(window.review_threshold)}
     assert waiting and {c["path"] for c in cells if c["needs_review"]} == waiting
     window.task = object()  # a batch still running
-    assert not window.sign_out("Ana", "test") and not window.case.locked
+    assert not window.sign_out(signer(window), "test") and not window.case.locked
     assert "waits for the batch" in window.banner.text()
     window.task = None

@@ -9,7 +9,7 @@ import unicodedata
 import pytest
 from fakes import FakeClassifier
 from PySide6.QtWidgets import QInputDialog, QMessageBox
-from test_gui import drop, make_window, solid_images
+from test_gui import drop, make_window, signer, solid_images
 
 from wbc_desktop.core.signout import SignOutRefused
 from wbc_desktop.core.store import CaseStore
@@ -34,6 +34,26 @@ def answer_check_with(monkeypatch, button_text: str | None) -> list[str]:
 def answer_prompts(monkeypatch, *answers: str) -> None:
     queue = list(answers)
     monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: (queue.pop(0), True))
+
+
+def sign_as(monkeypatch, window, password: str = "correct horse", wrong_first: bool = False) -> list[str]:
+    """Stand in for the signer at the signature dialog: type the password of the account (a wrong one first, if
+    asked) and press Sign; what the dialog said back is collected."""
+    from wbc_desktop.gui.signature_dialog import SignatureDialog
+
+    signer(window)  # the account exists
+    said: list[str] = []
+
+    def exec_(dialog):
+        attempts = ["wrong password", password] if wrong_first else [password]
+        for attempt in attempts:
+            dialog.password.setText(attempt)
+            dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+            said.append(dialog.error.text())
+        return dialog.result()
+
+    monkeypatch.setattr(SignatureDialog, "exec", exec_)
+    return said
 
 
 def loaded_window(qtbot, tmp_path, count: int, confidence: float = 0.95):
@@ -67,13 +87,16 @@ def test_allowed_once_every_call_is_verified_and_the_target_reached(qtbot, tmp_p
     shown = answer_check_with(monkeypatch, "Cancel")
     for cell in window.case.cells[:99]:
         window.reclassify([cell.id], cell.label)  # confirmed by a person
-    answer_prompts(monkeypatch, "Ana")
+    sign_as(monkeypatch, window)
     window.ask_sign_out()
     assert not window.case.locked and "1 model call(s) not verified" in shown[-1]
     window.reclassify([window.case.cells[99].id], window.case.cells[99].label)
-    answer_prompts(monkeypatch, "Ana")
+    said = sign_as(monkeypatch, window, wrong_first=True)
     window.ask_sign_out()
-    assert window.case.locked and window.case.info.signed_by == "Ana" and window.case.info.incomplete_reason is None
+    assert said == ["wrong user ID or password", ""]  # the wrong password was refused, the right one signed
+    info = window.case.info
+    assert window.case.locked and (info.signed_by, info.signer_id) == ("Ana Tech", "ana")
+    assert info.signature_meaning == "reviewed and released" and info.incomplete_reason is None
     assert len(shown) == 1  # the second time nothing was missing: no check dialog
 
 
@@ -84,10 +107,13 @@ def test_incomplete_sign_out_needs_a_reason_and_the_report_says_so(qtbot, tmp_pa
     answer_prompts(monkeypatch, "   ")  # no reason typed: nothing happens
     window.ask_sign_out()
     assert not window.case.locked
-    answer_prompts(monkeypatch, "haemolysed sample, only 3 cells", "Ana Tech")
+    answer_prompts(monkeypatch, "haemolysed sample, only 3 cells")
+    sign_as(monkeypatch, window)
     window.ask_sign_out()
     assert window.case.locked and window.case.info.incomplete_reason == "haemolysed sample, only 3 cells"
-    assert window.case.audit()[-1].action == "sign-out incomplete: haemolysed sample, only 3 cells"
+    last = window.case.audit()[-1]
+    assert last.action == "sign-out (reviewed and released) incomplete: haemolysed sample, only 3 cells"
+    assert last.who == "Ana Tech (ana)"
     window.export("pdf", tmp_path / "case.pdf")
     pages = pypdf.PdfReader(tmp_path / "case.pdf").pages
     text = unicodedata.normalize("NFKC", " ".join(" ".join(p.extract_text() for p in pages).split()))  # ligatures

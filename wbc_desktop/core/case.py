@@ -252,14 +252,22 @@ class Case:
             db.execute("UPDATE cases SET model = ? WHERE id = ?", (json.dumps(model), self.id))
         self.info.model = dict(model)
 
-    def sign_out(self, who: str, incomplete_reason: str | None = None, context: dict | None = None) -> None:
-        """Record who signed the differential and when; the case is locked from then on, and its content sealed
-        with a hash (core.integrity) that the sign-out's audit entry carries.
+    def sign_out(
+        self,
+        who: str,
+        incomplete_reason: str | None = None,
+        context: dict | None = None,
+        signer_id: str | None = None,
+        meaning: str | None = None,
+    ) -> None:
+        """Record who signed the differential, when and with what meaning; the case is locked from then on, and
+        its content sealed with a hash (core.integrity) that the sign-out's audit entry carries.
 
-        A case with model calls no person verified, or counted short of its target, signs out only with a
-        typed reason (an *incomplete* sign-out, printed on the report): :func:`core.signout.sign_out_check`.
-        ``context`` (classes, reference ranges, review threshold) is stored with the signature, so the report of
-        a signed case is the same whenever it is exported, whatever the lab's settings are by then."""
+        ``who`` is the signer's printed name and ``signer_id`` their account's unique ID (the window asks for the
+        account's password first: wbc_desktop.accounts). A case with model calls no person verified, or counted
+        short of its target, signs out only with a typed reason (an *incomplete* sign-out, printed on the
+        report): :func:`core.signout.sign_out_check`. ``context`` (classes, reference ranges, review threshold)
+        is stored with the signature, so the report of a signed case is the same whenever it is exported."""
         if not who.strip():
             raise ValueError("sign-out needs the name of the person signing")
         reason = (incomplete_reason or "").strip() or None
@@ -272,17 +280,25 @@ class Case:
             if not check.complete and reason is None:
                 raise SignOutRefused(check)
             header, cells, errors = self.store.content(self.id)
-            header.update(signed_by=who, signed_at=at, incomplete_reason=reason, signed_context=context_text)
+            signed = {
+                "signed_by": who,
+                "signed_at": at,
+                "incomplete_reason": reason,
+                "signed_context": context_text,
+                "signer_id": signer_id,
+                "signature_meaning": meaning,
+            }
+            header.update(signed)
             seal = content_hash(header, cells, errors, self.store.head(self.id))
             db.execute(
-                "UPDATE cases SET signed_by = ?, signed_at = ?, incomplete_reason = ?, signed_context = ?, "
-                "content_hash = ? WHERE id = ?",
-                (who, at, reason, context_text, seal, self.id),
+                f"UPDATE cases SET {', '.join(f'{key} = ?' for key in signed)}, content_hash = ? WHERE id = ?",
+                (*signed.values(), seal, self.id),
             )
-            action = "sign-out" if reason is None else f"sign-out incomplete: {reason}"
-            self._audit(None, who, action, None, seal, at)
+            action = "sign-out" + (f" ({meaning})" if meaning else "") + (f" incomplete: {reason}" if reason else "")
+            self._audit(None, f"{who} ({signer_id})" if signer_id else who, action, None, seal, at)
         info = self.info
         info.signed_by, info.signed_at, info.incomplete_reason = who, at, reason
+        info.signer_id, info.signature_meaning = signer_id, meaning
         info.signed_context, info.content_hash = json.loads(context_text) if context_text else None, seal
 
     def record_export(self, kind: str, name: str, who: str) -> None:

@@ -103,6 +103,8 @@ class CaseInfo:
     incomplete_reason: str | None = None  # signed out although the check listed problems: the person's reason
     signed_context: dict | None = None  # classes, reference ranges and review threshold the signed report used
     content_hash: str | None = None  # the seal of the signed content (core.integrity)
+    signer_id: str | None = None  # the signing account's unique ID (wbc_desktop.accounts)
+    signature_meaning: str | None = None  # what the signature means, e.g. "reviewed and released"
 
     @property
     def signed(self) -> bool:

@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS cases (
     signed_at TEXT,
     incomplete_reason TEXT,
     signed_context TEXT,
-    content_hash TEXT
+    content_hash TEXT,
+    signer_id TEXT,
+    signature_meaning TEXT
 );
 CREATE TABLE IF NOT EXISTS cells (
     id INTEGER PRIMARY KEY,
@@ -97,6 +99,8 @@ HEADER_COLUMNS = (
     "signed_at",
     "incomplete_reason",
     "signed_context",
+    "signer_id",
+    "signature_meaning",
 )
 CELL_COLUMNS = ("id", "path", "source", "box", "predicted", "probabilities", "label", "status", "foreign_call")
 
@@ -121,7 +125,7 @@ class CaseStore:
     def _migrate(self) -> None:
         """Columns added since a store was created (CREATE TABLE IF NOT EXISTS keeps an old table as it is)."""
         case_columns = {row[1] for row in self.db.execute("PRAGMA table_info(cases)")}
-        for column in ("incomplete_reason", "signed_context", "content_hash"):
+        for column in ("incomplete_reason", "signed_context", "content_hash", "signer_id", "signature_meaning"):
             if column not in case_columns:
                 self._write(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
         if "foreign_call" not in {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}:
@@ -305,7 +309,7 @@ class CaseStore:
 
 _INFO_SELECT = (
     "c.id, c.sample_id, c.operator, c.created, c.wbc_count, c.target, c.model, c.signed_by, c.signed_at, "
-    "c.incomplete_reason, c.signed_context, c.content_hash"
+    "c.incomplete_reason, c.signed_context, c.content_hash, c.signer_id, c.signature_meaning"
 )
 
 
@@ -324,4 +328,6 @@ def _info(row, cell_count: int = 0) -> CaseInfo:
         incomplete_reason=row[9],
         signed_context=json.loads(row[10]) if row[10] else None,
         content_hash=row[11],
+        signer_id=row[12],
+        signature_meaning=row[13],
     )

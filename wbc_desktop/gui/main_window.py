@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wbc_desktop.accounts.store import Accounts
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
 from wbc_desktop.core.store import CaseStore
@@ -69,6 +70,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         # Every class a technician can put a cell in (the model's and beyond): gallery columns, keys, differential
         self.classes: tuple[str, ...] = ALL_CLASSES
         self.store = CaseStore(store_path or user_data_dir() / "cases.sqlite")
+        self.accounts = Accounts(self.store.db)  # signing accounts live in the same file as the cases they sign
         self.case: Case | None = None
         self.case_lock: QLockFile | None = None  # this window's hold on the open case (window_cases)
         self.task: ClassifyTask | None = None
@@ -222,6 +224,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.undo_action, self.redo_action = undo, redo
         case_menu = self.menuBar().addMenu("&Case")
         self._action(case_menu, "&Sign out…", self.ask_sign_out)
+        self._action(case_menu, "New signing &account…", self.add_account_dialog)
         self._action(case_menu, "&Audit trail…", self.show_audit)
         settings_menu = self.menuBar().addMenu("&Settings")
         self._action(settings_menu, "&Preferences…", self.open_settings)

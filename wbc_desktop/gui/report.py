@@ -32,7 +32,10 @@ def report_html(case: Case, differential: Differential) -> str:
         for row in differential.rows
     )
     signed = (
-        f"Signed out by <b>{escape(info.signed_by or '')}</b> at {escape((info.signed_at or '').replace('T', ' '))}"
+        f"Signed out by <b>{escape(info.signed_by or '')}</b>"
+        + (f" ({escape(info.signer_id)})" if info.signer_id else "")
+        + f" at {escape((info.signed_at or '').replace('T', ' '))}"
+        + (f"; meaning of the signature: <b>{escape(info.signature_meaning)}</b>" if info.signature_meaning else "")
         if info.signed
         else "NOT SIGNED OUT: preliminary report"
     )

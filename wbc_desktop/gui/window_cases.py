@@ -7,11 +7,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QLockFile
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QInputDialog,
     QMessageBox,
 )
 
+from wbc_desktop.accounts.store import MEANING, User
 from wbc_desktop.core.case import Case, case_report, signed_context
 from wbc_desktop.core.export import ExportError, write_csv, write_json
 from wbc_desktop.core.images import display_text
@@ -19,6 +21,7 @@ from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.report import write_pdf
+from wbc_desktop.gui.signature_dialog import SignatureDialog
 from wbc_desktop.lis.hl7 import HL7Error
 from wbc_desktop.paths import user_data_dir
 
@@ -183,9 +186,9 @@ class CaseActions:
             )
             if not ok or not reason.strip():
                 return
-        name, ok = QInputDialog.getText(self, "Sign out", "Name of the person signing out:", text=self.who)
-        if ok and name.strip():
-            self.sign_out(name.strip(), reason)
+        dialog = SignatureDialog(self.accounts, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.user is not None:
+            self.sign_out(dialog.user, reason)
 
     def go_to_unverified(self, unverified: tuple[int, ...]) -> None:
         """The gallery, on the first cell of the Needs review column, else the first unverified cell."""
@@ -193,15 +196,16 @@ class CaseActions:
         self.tabs.setCurrentWidget(self.gallery)
         self.select_cell((waiting or list(unverified))[0])
 
-    def sign_out(self, name: str, incomplete_reason: str | None = None) -> bool:
-        """Sign out now; refused (the banner says why) while the check lists problems and no reason is given."""
+    def sign_out(self, signer: User, incomplete_reason: str | None = None) -> bool:
+        """Sign out as ``signer`` (an account whose password was just checked: SignatureDialog); refused (the
+        banner says why) while the check lists problems and no reason is given."""
         assert self.case is not None
         if self.task is not None:
             self.show_banner("Sign-out waits for the batch: its cells are still being classified.")
             return False
         context = signed_context(self.classes, self.settings.reference_ranges, self.review_threshold)
         try:
-            self.case.sign_out(name, incomplete_reason, context)
+            self.case.sign_out(signer.name, incomplete_reason, context, signer.user_id, MEANING)
         except (SignOutRefused, CaseLockedError) as refusal:
             self.show_banner(str(refusal))
             self.case_bar.show_case(self.case.info)
@@ -257,6 +261,12 @@ class CaseActions:
             QMessageBox.warning(self, "Export failed", str(error))
             return
         self.statusBar().showMessage(f"Exported {path}", 5000)
+
+    def add_account_dialog(self) -> None:
+        """Case › New signing account: each person who signs out gets their own account."""
+        dialog = SignatureDialog(self.accounts, self, create=True)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.user is not None:
+            self.statusBar().showMessage(f"Signing account {dialog.user.signature} created", 5000)
 
     def show_audit(self) -> None:
         if self.case is None:
