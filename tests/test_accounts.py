@@ -31,7 +31,7 @@ def test_a_password_is_kept_only_as_an_argon2id_hash(accounts, tmp_path):
 @pytest.mark.parametrize(("user_id", "password"), [("ana", "wrong horse"), ("bob", "correct horse"), ("ana", "")])
 def test_a_wrong_password_or_unknown_id_gets_one_message(accounts, user_id, password):
     accounts.add("ana", "Ana Tech", "correct horse")
-    with pytest.raises(SignatureError, match="^wrong user ID or password$"):
+    with pytest.raises(SignatureError, match=r"^wrong user ID or password$"):
         accounts.authenticate(user_id, password)
 
 

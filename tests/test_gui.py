@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import json
 import shutil
@@ -39,10 +41,8 @@ def signer(window: MainWindow, user_id: str = "ana", name: str = "Ana Tech", pas
     """A signing account of the window's store (created on first use), authenticated as at sign-out."""
     from wbc_desktop.accounts.store import SignatureError
 
-    try:
+    with contextlib.suppress(SignatureError):  # it exists already
         window.accounts.add(user_id, name, password)
-    except SignatureError:
-        pass  # it exists already
     return window.accounts.authenticate(user_id, password)
 
 
