@@ -15,6 +15,9 @@ from wbc_desktop.cli import main
 from wbc_desktop.core.case import case_report, signed_context
 from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.core.store import CaseStore
+from wbc_desktop.lis.hl7 import parse
+from wbc_desktop.lis.outbox import Outbox
+from wbc_desktop.lis.send import queue_case
 
 CLASSES = ("neutrophil", "lymphocyte")
 RANGES = {"neutrophil": (40.0, 75.0), "lymphocyte": (20.0, 45.0)}
@@ -231,3 +234,36 @@ def test_a_case_open_in_one_window_is_read_only_in_another(qtbot, tmp_path):
     third = make_window(qtbot, FakeClassifier(), store_path=path)
     third.resume_case(case.id)
     assert not third.case.read_only
+
+
+def test_a_signed_case_is_amended_as_a_new_version_and_the_original_is_kept_as_superseded(tmp_path):
+    pypdf = pytest.importorskip("pypdf")
+    from wbc_desktop.gui.report import ensure_application, write_pdf
+
+    path = tmp_path / "cases.sqlite"
+    store, original = signed_case(path)
+    before = case_report(original, CLASSES, RANGES)[2]
+    with pytest.raises(ValueError, match="needs its reason"):
+        store.amend(original.id, "  ", "Ana")
+    amendment = store.amend(original.id, "cell 2 was a monocyte", "Ana")
+    assert amendment.info.amends == original.id and not amendment.locked
+    assert [(c.path, c.label, c.status) for c in amendment.cells] == [
+        (c.path, c.label, c.status) for c in original.cells
+    ]
+    amendment.set_label(amendment.cells[1].id, "monocyte", "Ana")
+    amendment.sign_out("Ana", None, signed_context((*CLASSES, "monocyte"), RANGES, 0.9))
+    reopened = store.open_case(original.id)
+    assert reopened.info.superseded_by == amendment.id and reopened.cells[1].label == "lymphocyte"
+    assert reopened.audit()[-1].action == f"amended by case {amendment.id}"
+    assert case_report(reopened, CLASSES, RANGES)[2]["differential"] == before["differential"]  # as signed
+    assert store.verify(original.id).intact and store.verify(amendment.id).intact
+    ensure_application()
+    for case, words in ((reopened, "SUPERSEDED"), (store.open_case(amendment.id), "AMENDED REPORT")):
+        _, differential, _ = case_report(case, CLASSES)
+        write_pdf(tmp_path / f"{case.id}.pdf", case, differential)
+        text = " ".join(page.extract_text() for page in pypdf.PdfReader(tmp_path / f"{case.id}.pdf").pages)
+        assert words in " ".join(text.split())
+    outbox = Outbox(tmp_path / "lis")
+    control_id = queue_case(store.open_case(amendment.id), outbox, "Ana")
+    message = parse((outbox.pending_dir / f"{control_id}.hl7").read_bytes().decode())
+    assert message.oru_r01_patient_result.oru_r01_order_observation.obr.obr_25.value == "C"  # a corrected result

@@ -351,6 +351,11 @@ class Case:
             "signed_at": info.signed_at,
             "incomplete_reason": info.incomplete_reason,
             "review": self.review_counts(),
+            "signer_id": info.signer_id,
+            "signature_meaning": info.signature_meaning,
+            "amends": info.amends,
+            "amend_reason": info.amend_reason,
+            "superseded_by": info.superseded_by,
             "content_hash": info.content_hash,
             "audit_head": self.store.head(self.id),
         }

@@ -105,6 +105,9 @@ class CaseInfo:
     content_hash: str | None = None  # the seal of the signed content (core.integrity)
     signer_id: str | None = None  # the signing account's unique ID (wbc_desktop.accounts)
     signature_meaning: str | None = None  # what the signature means, e.g. "reviewed and released"
+    amends: int | None = None  # the signed case this one corrects (an amended report)
+    amend_reason: str | None = None
+    superseded_by: int | None = None  # the latest amendment of this case, if any: this report is superseded
 
     @property
     def signed(self) -> bool:

@@ -29,7 +29,9 @@ CREATE TABLE IF NOT EXISTS cases (
     signed_context TEXT,
     content_hash TEXT,
     signer_id TEXT,
-    signature_meaning TEXT
+    signature_meaning TEXT,
+    amends INTEGER REFERENCES cases(id),
+    amend_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS cells (
     id INTEGER PRIMARY KEY,
@@ -101,6 +103,8 @@ HEADER_COLUMNS = (
     "signed_context",
     "signer_id",
     "signature_meaning",
+    "amends",
+    "amend_reason",
 )
 CELL_COLUMNS = ("id", "path", "source", "box", "predicted", "probabilities", "label", "status", "foreign_call")
 
@@ -128,6 +132,9 @@ class CaseStore:
         for column in ("incomplete_reason", "signed_context", "content_hash", "signer_id", "signature_meaning"):
             if column not in case_columns:
                 self._write(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
+        if "amends" not in case_columns:
+            self._write("ALTER TABLE cases ADD COLUMN amends INTEGER REFERENCES cases(id)")
+            self._write("ALTER TABLE cases ADD COLUMN amend_reason TEXT")
         if "foreign_call" not in {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}:
             self._write("ALTER TABLE cells ADD COLUMN foreign_call INTEGER NOT NULL DEFAULT 0")
         if "hash" not in {row[1] for row in self.db.execute("PRAGMA table_info(audit)")}:
@@ -214,6 +221,48 @@ class CaseStore:
         ).fetchall()
         infos = [_info(row[:-1], row[-1]) for row in rows]
         return [info for info in infos if not info.signed] if unfinished_only else infos
+
+    def amend(self, case_id: int, reason: str, who: str) -> Case:
+        """A new version of a signed case, to correct it: header, cells (labels, statuses) and problems copied,
+        unsigned, naming the case it amends and why. The signed original stays as it was (its audit trail notes
+        the amendment) and is printed as superseded; the amendment is signed on its own."""
+        reason = reason.strip()
+        if not reason:
+            raise ValueError("an amendment needs its reason (printed on the amended report)")
+        original = self.open_case(case_id)
+        if not original.info.signed:
+            raise ValueError("only a signed-out case is amended; an open case is simply changed")
+        info = original.info
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO cases (sample_id, operator, created, wbc_count, target, model, amends, amend_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info.sample_id,
+                    info.operator,
+                    now(),
+                    info.wbc_count,
+                    info.target,
+                    json.dumps(info.model),
+                    case_id,
+                    reason,
+                ),
+            )
+            new_id = int(cursor.lastrowid)
+            self.append_audit(new_id, None, who, "create case", None, info.sample_id or None)
+            self.db.execute(
+                f"INSERT INTO cells (case_id, {', '.join(CELL_COLUMNS[1:])}) "
+                f"SELECT ?, {', '.join(CELL_COLUMNS[1:])} FROM cells WHERE case_id = ? ORDER BY id",
+                (new_id, case_id),
+            )
+            self.db.execute(
+                "INSERT INTO errors (case_id, path, message) SELECT ?, path, message FROM errors "
+                "WHERE case_id = ? ORDER BY id",
+                (new_id, case_id),
+            )
+            self.append_audit(new_id, None, who, f"amendment of case {case_id}", None, reason)
+            self.append_audit(case_id, None, who, f"amended by case {new_id}", None, reason)
+        return self.open_case(new_id)
 
     def case_info(self, case_id: int) -> CaseInfo:
         row = self.db.execute(f"SELECT {_INFO_SELECT} FROM cases c WHERE c.id = ?", (case_id,)).fetchone()
@@ -309,7 +358,8 @@ class CaseStore:
 
 _INFO_SELECT = (
     "c.id, c.sample_id, c.operator, c.created, c.wbc_count, c.target, c.model, c.signed_by, c.signed_at, "
-    "c.incomplete_reason, c.signed_context, c.content_hash, c.signer_id, c.signature_meaning"
+    "c.incomplete_reason, c.signed_context, c.content_hash, c.signer_id, c.signature_meaning, c.amends, "
+    "c.amend_reason, (SELECT MAX(n.id) FROM cases n WHERE n.amends = c.id)"
 )
 
 
@@ -330,4 +380,7 @@ def _info(row, cell_count: int = 0) -> CaseInfo:
         content_hash=row[11],
         signer_id=row[12],
         signature_meaning=row[13],
+        amends=row[14],
+        amend_reason=row[15],
+        superseded_by=row[16],
     )

@@ -224,6 +224,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.undo_action, self.redo_action = undo, redo
         case_menu = self.menuBar().addMenu("&Case")
         self._action(case_menu, "&Sign out…", self.ask_sign_out)
+        self._action(case_menu, "&Amend signed report…", self.amend_dialog)
         self._action(case_menu, "New signing &account…", self.add_account_dialog)
         self._action(case_menu, "&Audit trail…", self.show_audit)
         settings_menu = self.menuBar().addMenu("&Settings")

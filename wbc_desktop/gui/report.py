@@ -64,8 +64,20 @@ def report_html(case: Case, differential: Differential) -> str:
             f"<p>Immature granulocytes, all (IG with its sub-types): <b>{count}</b> ({percent:.1f} %)"
             f"{f' <b>{differential.ig_flag}</b>' if differential.ig_flag else ''}</p>" + outside
         )
+    amended = (
+        f"<p style='color:#1d4ed8; font-size:large'><b>AMENDED REPORT</b>: replaces the report of case "
+        f"{info.amends}. Reason: {escape(info.amend_reason or '')}</p>"
+        if info.amends
+        else ""
+    )
+    superseded = (
+        f"<p style='color:#b91c1c; font-size:large'><b>SUPERSEDED</b> by the amended report of case "
+        f"{info.superseded_by}: do not use this report.</p>"
+        if info.superseded_by
+        else ""
+    )
     return f"""
-    {incomplete}
+    {superseded}{amended}{incomplete}
     <h2>WBC differential</h2>
     <table cellspacing=0 cellpadding=3>
       <tr><td><b>Sample</b></td><td>{escape(info.sample_id or "(no ID)")}</td>

@@ -262,6 +262,24 @@ class CaseActions:
             return
         self.statusBar().showMessage(f"Exported {path}", 5000)
 
+    def amend_dialog(self) -> None:
+        """Case › Amend signed report: a new, open version of the signed case (the original is kept and printed
+        as superseded); correct it, then sign it out like any case."""
+        if self.case is None or not self.case.info.signed:
+            QMessageBox.information(
+                self, "Amend", "Only a signed-out case is amended; an open case is changed directly."
+            )
+            return
+        reason, ok = QInputDialog.getText(self, "Amend signed report", "Why is the report amended? (printed on it)")
+        if ok and reason.strip():
+            self.amend(reason)
+
+    def amend(self, reason: str) -> Case:
+        amendment = self.store.amend(self.case.id, reason, self.who)
+        self.set_case(amendment)
+        self.show_banner(f"Amendment of case {amendment.info.amends}: correct the cells, then sign it out.")
+        return amendment
+
     def add_account_dialog(self) -> None:
         """Case › New signing account: each person who signs out gets their own account."""
         dialog = SignatureDialog(self.accounts, self, create=True)

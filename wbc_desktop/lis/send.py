@@ -32,6 +32,7 @@ def queue_case(case: Case, outbox: Outbox, who: str, lab_name: str = "", codes_d
         signed_at=case.info.signed_at or "",
         lab_name=lab_name,
         incomplete_reason=case.info.incomplete_reason,
+        amended=case.info.amends is not None,
     )
     try:
         codes = result_codes(codes_dir / CODES_FILE if codes_dir else None)
