@@ -120,8 +120,9 @@ class CaseStore:
         # FULL: a change is on disk when the call returns, also if the machine loses power right after.
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        # Another window or program holding the write lock: wait a little rather than fail at once.
-        self.db.execute("PRAGMA busy_timeout=3000")
+        # Another window or program holding the write lock: wait a little rather than fail at once (another
+        # window's change takes milliseconds); longer and the window says "not saved" and keeps the change.
+        self.db.execute("PRAGMA busy_timeout=1000")
         self.db.executescript(SCHEMA)
         self._migrate()
         self.db.executescript(TRIGGERS)

@@ -31,6 +31,7 @@ from wbc_desktop.core.store import CaseStore
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
+from wbc_desktop.gui.unsaved import UnsavedChanges
 from wbc_desktop.gui.widgets.case_bar import CaseBar
 from wbc_desktop.gui.widgets.cell_detail import CellDetail
 from wbc_desktop.gui.widgets.differential_panel import DifferentialPanel
@@ -83,6 +84,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.model_dir: Path | None = None
         self._last_refresh = 0.0
         self.undo_stack = QUndoStack(self)  # a person's changes to cells in this case (Edit › Undo, Ctrl+Z)
+        self.unsaved = UnsavedChanges(self)  # writes that failed, kept until saved (a red bar with Retry)
         self.lis = LisSender(user_data_dir() / "lis", self.pool, self)  # signed results to the LIS (HL7)
         self.drain_timer = QTimer(self)
         self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
@@ -185,6 +187,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.case_bar)
         layout.addWidget(self.integrity_banner)
+        layout.addWidget(self.unsaved.bar)
         layout.addLayout(banner_row)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)

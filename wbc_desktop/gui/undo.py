@@ -3,6 +3,8 @@ undo and redo is saved and audited like the change itself."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtGui import QUndoCommand
 
 from wbc_desktop.core.case import Case
@@ -28,10 +30,16 @@ class LabelCommand(QUndoCommand):
             return
         self._apply(self.after, "redo")
 
+    def _restore(self, cell_id: int, label: str | None, status: str, action: str) -> int:
+        self.case.restore(cell_id, label, status, self.window.who, action)
+        self.window.cells_model.cell_changed(cell_id)
+        return cell_id
+
     def _apply(self, states: dict[int, tuple[str | None, str]], action: str) -> None:
         for cell_id, (label, status) in states.items():
-            self.case.restore(cell_id, label, status, self.window.who, action)
-            self.window.cells_model.cell_changed(cell_id)
+            self.window.unsaved.attempt(
+                f"{action} of cell {cell_id}", partial(self._restore, cell_id, label, status, action)
+            )
         self.window.gallery.invalidate()
         self.window.select_cell(next(iter(states)))
         self.window.refresh_differential()

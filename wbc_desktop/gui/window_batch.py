@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import time
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtGui import QPixmap
@@ -67,10 +68,10 @@ class BatchActions:
         if self.classifier is None or self.task is not None:
             self.pending_inputs.extend(paths)  # runs when the model is ready / the batch is done
             return
-        if self.case is None or self.case.locked:
-            self.new_case()
+        if (self.case is None or self.case.locked) and self.new_case() is None:
+            return  # the banner says why no case could be made; nothing was started
         elif not self.case.info.model:
-            self.case.set_model(self.model_info())
+            self.unsaved.attempt("the model's name in the case", partial(self.case.set_model, self.model_info()))
         self.task = ClassifyTask(list(paths), self.classifier, mode=self.settings.mode)
         self.task.signals.discovered.connect(self._discovered)
         self.progress.setRange(0, 0)
@@ -106,7 +107,7 @@ class BatchActions:
             results.append(item)
         good = [(r, thumb) for r, thumb in results if r.ok]
         if good:
-            cells = self.case.add_results(
+            rows = [
                 (
                     str(r.path),
                     r.label,
@@ -116,11 +117,10 @@ class BatchActions:
                     classified_by_robust(self.classifier, r.domain_score),  # such calls wait for review
                 )
                 for r, _ in good
-            )
+            ]
             pixmaps = [QPixmap.fromImage(thumb) if thumb is not None else None for _, thumb in good]
-            self.cells_model.cells_added(cells, pixmaps)
-            if self.current_cell_id is None:
-                self.select_cell(cells[0].id)
+            # kept and retried if the database cannot take them now (gui/unsaved.py): results are never dropped
+            self.unsaved.attempt(f"{len(rows)} classified cell(s)", partial(self._store_results, rows, pixmaps))
         self._add_problems([(str(r.path), r.error or "unknown error") for r, _ in results if not r.ok])
         self.processed += sum(r.first_of_image for r, _ in results)
         self.domain_scores.extend(r.domain_score for r, _ in good if r.domain_score is not None)
@@ -133,11 +133,18 @@ class BatchActions:
         if finished is not None:
             self._finished(finished.cancelled)
 
+    def _store_results(self, rows: list[tuple], pixmaps: list) -> list:
+        cells = self.case.add_results(rows)
+        self.cells_model.cells_added(cells, pixmaps)
+        if self.current_cell_id is None:
+            self.select_cell(cells[0].id)
+        return cells
+
     def _add_problems(self, problems: list[tuple[str, str]]) -> None:
         if not problems:
             return
         if self.case is not None:
-            self.case.add_errors(problems)
+            self.unsaved.attempt(f"{len(problems)} problem(s) of the batch", partial(self.case.add_errors, problems))
         self.problems.addItems([f"{display_text(path)}: {message}" for path, message in problems])
         self._update_problem_tab()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QLockFile
@@ -22,6 +23,7 @@ from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.report import write_pdf
 from wbc_desktop.gui.signature_dialog import SignatureDialog
+from wbc_desktop.gui.unsaved import STORAGE_ERRORS
 from wbc_desktop.lis.hl7 import HL7Error
 from wbc_desktop.paths import user_data_dir
 
@@ -34,13 +36,18 @@ class CaseActions:
     def who(self) -> str:
         return (self.case.info.operator if self.case else "") or self.settings.operator or getpass.getuser()
 
-    def new_case(self) -> Case:
+    def new_case(self) -> Case | None:
+        """A new, empty case; None (and a banner saying why) when the case store cannot be written."""
         self.cancel()
-        case = self.store.create_case(
-            operator=self.case_bar.operator.text().strip() or self.settings.operator,
-            model=self.model_info(),
-            target=self.settings.target_count,
-        )
+        try:
+            case = self.store.create_case(
+                operator=self.case_bar.operator.text().strip() or self.settings.operator,
+                model=self.model_info(),
+                target=self.settings.target_count,
+            )
+        except STORAGE_ERRORS as error:
+            self.show_banner(f"No new case: the case store cannot be written ({error}). Free it, then try again.")
+            return None
         self.set_case(case)
         return case
 
@@ -138,7 +145,10 @@ class CaseActions:
         info = self.case.info if self.case is not None else None
         if info is not None and not self.case.locked and (info.sample_id, info.operator) != (sample_id, operator):
             try:
-                self.case.update_details(sample_id=sample_id, operator=operator, who=operator or self.who)
+                self.unsaved.attempt(
+                    "sample ID / operator",
+                    partial(self.case.update_details, sample_id=sample_id, operator=operator, who=operator or self.who),
+                )
             except CaseLockedError as error:
                 self.show_banner(str(error))
                 self.case_bar.show_case(self.case.info)
@@ -149,7 +159,7 @@ class CaseActions:
     def _wbc_count_changed(self, value: float | None) -> None:
         if self.case is not None and not self.case.locked:
             try:
-                self.case.update_details(wbc_count=value, who=self.who)
+                self.unsaved.attempt("WBC count", partial(self.case.update_details, wbc_count=value, who=self.who))
             except CaseLockedError as error:
                 self.show_banner(str(error))
                 self.case_bar.show_case(self.case.info)
@@ -209,6 +219,9 @@ class CaseActions:
         except (SignOutRefused, CaseLockedError) as refusal:
             self.show_banner(str(refusal))
             self.case_bar.show_case(self.case.info)
+            return False
+        except STORAGE_ERRORS as error:  # a signature is given again, never replayed later: not kept
+            self.show_banner(f"NOT signed out: the case store cannot be written ({error}). Sign out again.")
             return False
         self.case_bar.show_case(self.case.info)
         self.undo_stack.clear()  # a signed case does not change (amendments are another matter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -130,11 +131,15 @@ class ReviewActions:
             rows = self.classifier.predict([crop])
         probs = {c: float(p) for c, p in zip(self.classifier.classes, rows[0], strict=True)}
         label = max(probs, key=probs.get)
+        self.detail.draw_box.setChecked(False)
+        self.unsaved.attempt("a cell you boxed", partial(self._save_drawn, source, box, label, probs, foreign))
+
+    def _save_drawn(self, source: str, box: list[int], label: str, probs: dict, foreign: bool):
         cell = self.case.add_drawn_cell(source, box, label, probs, self.who, foreign=foreign)
         self.cells_model.cells_added([cell], [None])
-        self.detail.draw_box.setChecked(False)
         self.select_cell(cell.id)
         self.refresh_differential()
+        return cell
 
     def zoom_current(self) -> None:
         """The current cell at its original size (100 %, 200 % on 2), e.g. to look at granules."""
@@ -180,11 +185,12 @@ class ReviewActions:
         place = self.gallery.place_of(cell_ids[0]) if in_gallery else None
         before = {cell_id: (self.case.cell(cell_id).label, self.case.cell(cell_id).status) for cell_id in cell_ids}
         done: list[int] = []
+        what = "exclusion" if label is None else f"{label} call"
         try:
             for cell_id in cell_ids:
-                self.case.set_label(cell_id, label, self.who)
-                self.cells_model.cell_changed(cell_id)
-                done.append(cell_id)
+                # a write that fails (database locked, disk full) is kept and retried: gui/unsaved.py
+                if self.unsaved.attempt(f"{what} of cell {cell_id}", partial(self._save_label, cell_id, label)):
+                    done.append(cell_id)
         except CaseLockedError as error:
             self.show_banner(str(error))
             return
@@ -199,6 +205,11 @@ class ReviewActions:
         elif self.current_cell_id in cell_ids:
             self._show_detail(self.current_cell_id)
         self.refresh_differential()
+
+    def _save_label(self, cell_id: int, label: str | None) -> int:
+        self.case.set_label(cell_id, label, self.who)
+        self.cells_model.cell_changed(cell_id)
+        return cell_id
 
     def one_class_toggled(self, on: bool) -> None:
         """One class at a time: the current cell's column (else the first with cells) fills the gallery."""
@@ -233,9 +244,13 @@ class ReviewActions:
         shown = self.gallery.visible_cell_ids(place[0])
         before = {cell_id: (self.case.cell(cell_id).label, self.case.cell(cell_id).status) for cell_id in shown}
         try:
-            accepted = self.case.accept_page(shown, self.who)
+            accepted = self.unsaved.attempt(
+                f"confirm page ({len(shown)} cells)", partial(self.case.accept_page, shown, self.who)
+            )
         except CaseLockedError as error:
             self.show_banner(str(error))
+            return
+        if accepted is None:
             return
         for cell in accepted:
             self.cells_model.cell_changed(cell.id)
