@@ -19,6 +19,10 @@ def run_gui(paths: list[str] | None = None) -> int:
     from wbc_desktop.paths import resource
 
     app.setWindowIcon(QIcon(str(resource("icons", "wbc-desktop.png"))))
+    from wbc_desktop.gui.crash import install
+    from wbc_desktop.paths import user_data_dir
+
+    install(user_data_dir())  # an unexpected error: a log in the data folder and a dialog, not a silent exit
     window = MainWindow()
     window.show()
     if os.environ.get("WBC_DESKTOP_BENCH"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QSize, Qt, QThreadPool, QTimer, Signal
@@ -27,10 +28,10 @@ from PySide6.QtWidgets import (
 from wbc_desktop.accounts.store import Accounts
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
-from wbc_desktop.core.store import CaseStore
 from wbc_desktop.gui import settings_store
 from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
+from wbc_desktop.gui.store_actions import backup_today, open_store, restore_backup_dialog
 from wbc_desktop.gui.unsaved import UnsavedChanges
 from wbc_desktop.gui.widgets.case_bar import CaseBar
 from wbc_desktop.gui.widgets.cell_detail import CellDetail
@@ -70,7 +71,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.model_error: str | None = None
         # Every class a technician can put a cell in (the model's and beyond): gallery columns, keys, differential
         self.classes: tuple[str, ...] = ALL_CLASSES
-        self.store = CaseStore(store_path or user_data_dir() / "cases.sqlite")
+        self.store, self.store_notice = open_store(store_path or user_data_dir() / "cases.sqlite")
         self.accounts = Accounts(self.store.db)  # signing accounts live in the same file as the cases they sign
         self.case: Case | None = None
         self.case_lock: QLockFile | None = None  # this window's hold on the open case (window_cases)
@@ -90,6 +91,13 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
         self.drain_timer.timeout.connect(self._drain)
         self._build()
+        if settings_store.load_problem:
+            self.show_banner(settings_store.load_problem)
+        if self.store_notice:
+            self.integrity_banner.setText(self.store_notice)
+            self.integrity_banner.setVisible(True)
+        self.backup_thread = threading.Thread(target=backup_today, args=(self.store.path,), daemon=True)
+        self.backup_thread.start()
         self._offer_resume()
         if load_model:
             self.load_model(model_dir)
@@ -211,6 +219,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self._action(file_menu, "Send to &LIS (HL7)", self.send_to_lis)
         self._action(file_menu, "&Retry sending to LIS", lambda: self.lis.deliver(self.settings))
         file_menu.addSeparator()
+        self._action(file_menu, "Restore &backup…", lambda: restore_backup_dialog(self))
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit_menu = self.menuBar().addMenu("&Edit")
         undo = self.undo_stack.createUndoAction(self, "&Undo")

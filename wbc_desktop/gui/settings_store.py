@@ -16,11 +16,25 @@ def qsettings() -> QSettings:
     return QSettings(str(user_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
 
 
+load_problem = ""  # why the saved settings could not be used ("" if they could): the window says so
+
+
 def load_settings() -> LabSettings:
+    """The saved settings; the defaults (and ``load_problem`` saying why) if the file cannot be read."""
+    global load_problem
     raw = qsettings().value("lab/settings", "")
     try:
-        return LabSettings.from_dict(json.loads(raw)) if raw else LabSettings()
-    except (TypeError, ValueError):
+        data = json.loads(raw) if raw else {}
+        if not isinstance(data, dict):
+            raise ValueError("not a settings object")
+        load_problem = ""
+        return LabSettings.from_dict(data) if data else LabSettings()
+    except (TypeError, ValueError, RecursionError) as error:
+        kind = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:120]
+        load_problem = (
+            f"The saved settings in {user_data_dir() / 'settings.ini'} cannot be read ({kind}): the defaults are "
+            "in use until you save Settings again."
+        )
         return LabSettings()
 
 
