@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from fakes import FakeClassifier
@@ -267,3 +268,46 @@ def test_a_signed_case_is_amended_as_a_new_version_and_the_original_is_kept_as_s
     control_id = queue_case(store.open_case(amendment.id), outbox, "Ana")
     message = parse((outbox.pending_dir / f"{control_id}.hl7").read_bytes().decode())
     assert message.oru_r01_patient_result.oru_r01_order_observation.obr.obr_25.value == "C"  # a corrected result
+
+
+def test_the_pdf_of_a_fixture_case_has_every_field_a_lab_files_and_a_montage(qtbot, tmp_path, monkeypatch):
+    """A one-page report: laboratory, sample, specimen, collection and report times, results with units and
+    reference intervals, performed-by and released-by with the meaning, model, seal; and the cells per class."""
+    pypdf = pytest.importorskip("pypdf")
+    from test_signout import sign_as
+
+    cells = sorted((Path(__file__).parent / "fixtures" / "pbc").rglob("*.jpg"))[:12]
+    window = make_window(qtbot, FakeClassifier(confidence=0.97))
+    window.settings.target_count = len(cells)
+    window.settings.lab_name, window.settings.lab_address = "City Hospital Haematology", "1 Main Street"
+    window.new_case()
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, cells)
+    window.case.update_details(sample_id="S-2026-0412", wbc_count=7.4, collected="2026-12-03 07:45", who="Ana")
+    for cell in window.case.cells:
+        window.reclassify([cell.id], cell.label)
+    sign_as(monkeypatch, window)
+    window.ask_sign_out()
+    window.settings.lab_name = "Renamed later"  # a signed report prints the laboratory it was signed for
+    window.export("pdf", tmp_path / "case.pdf")
+    reader = pypdf.PdfReader(tmp_path / "case.pdf")
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    for expected in (
+        "City Hospital Haematology",
+        "1 Main Street",
+        "S-2026-0412",
+        "peripheral blood smear",
+        "Collected 2026-12-03 07:45",
+        "Reported",
+        "Performed by",
+        "Released by Ana Tech (ana), reviewed and released",
+        "Reference %",
+        "×10⁹/L",
+        "7.40",
+        "Cells by class",
+        "Record seal",
+        window.case.info.content_hash,
+    ):
+        assert expected in text, expected
+    assert "Renamed later" not in text and len(reader.pages) == 1
+    assert sum(len(page.images) for page in reader.pages) == len(cells)  # every cell shown (fewer than 8 a class)

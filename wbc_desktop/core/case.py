@@ -5,6 +5,7 @@ SQLite and committed before the call returns, so nothing a technician did is los
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -218,14 +219,17 @@ class Case:
         operator: str | None = None,
         wbc_count: float | bool | None = False,
         target: int | None = None,
+        collected: str | None = None,
         who: str = "",
     ) -> None:
         """Change the case's header fields (``wbc_count=None`` clears it; ``False`` leaves it). Each changed field
         is written alone and audited with its old value as stored (the sample ID is the patient link)."""
-        wanted = {"sample_id": sample_id, "operator": operator, "target": target}
+        wanted = {"sample_id": sample_id, "operator": operator, "target": target, "collected": collected}
         if wbc_count is not False:
             wanted["wbc_count"] = wbc_count
         wanted = {key: value for key, value in wanted.items() if value is not None or key == "wbc_count"}
+        if wanted.get("collected"):
+            wanted["collected"] = collection_time(wanted["collected"])
         if not wanted:
             return
         with self._change() as db:
@@ -345,6 +349,7 @@ class Case:
             "sample_id": info.sample_id,
             "operator": info.operator,
             "created": info.created,
+            "collected": info.collected,
             "wbc_count": info.wbc_count,
             "target": info.target,
             "signed_by": info.signed_by,
@@ -359,6 +364,19 @@ class Case:
             "content_hash": info.content_hash,
             "audit_head": self.store.head(self.id),
         }
+
+
+def collection_time(text: str) -> str:
+    """A collection date/time as typed ("2026-12-03 08:30", "2026-12-03T08:30", "2026-12-03"), normalised to
+    ISO minutes; ValueError with a readable message for anything else or a time in the future."""
+    text = text.strip()
+    try:
+        moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError(f"collection time {text!r}: write it as YYYY-MM-DD HH:MM") from None
+    if moment.replace(tzinfo=None) > dt.datetime.now() + dt.timedelta(minutes=5):
+        raise ValueError(f"collection time {text!r} is in the future")
+    return moment.isoformat(timespec="minutes" if len(text) > 10 else "auto")[: 16 if len(text) > 10 else 10]
 
 
 def _text(value) -> str | None:

@@ -108,6 +108,7 @@ class CaseInfo:
     amends: int | None = None  # the signed case this one corrects (an amended report)
     amend_reason: str | None = None
     superseded_by: int | None = None  # the latest amendment of this case, if any: this report is superseded
+    collected: str | None = None  # when the sample was taken (ISO date/time, as the technician entered it)
 
     @property
     def signed(self) -> bool:

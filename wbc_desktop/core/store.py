@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS cases (
     signer_id TEXT,
     signature_meaning TEXT,
     amends INTEGER REFERENCES cases(id),
-    amend_reason TEXT
+    amend_reason TEXT,
+    collected TEXT
 );
 CREATE TABLE IF NOT EXISTS cells (
     id INTEGER PRIMARY KEY,
@@ -105,6 +106,7 @@ HEADER_COLUMNS = (
     "signature_meaning",
     "amends",
     "amend_reason",
+    "collected",
 )
 CELL_COLUMNS = ("id", "path", "source", "box", "predicted", "probabilities", "label", "status", "foreign_call")
 
@@ -130,7 +132,14 @@ class CaseStore:
     def _migrate(self) -> None:
         """Columns added since a store was created (CREATE TABLE IF NOT EXISTS keeps an old table as it is)."""
         case_columns = {row[1] for row in self.db.execute("PRAGMA table_info(cases)")}
-        for column in ("incomplete_reason", "signed_context", "content_hash", "signer_id", "signature_meaning"):
+        for column in (
+            "incomplete_reason",
+            "signed_context",
+            "content_hash",
+            "signer_id",
+            "signature_meaning",
+            "collected",
+        ):
             if column not in case_columns:
                 self._write(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
         if "amends" not in case_columns:
@@ -236,8 +245,8 @@ class CaseStore:
         info = original.info
         with self.transaction():
             cursor = self.db.execute(
-                "INSERT INTO cases (sample_id, operator, created, wbc_count, target, model, amends, amend_reason) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cases (sample_id, operator, created, wbc_count, target, model, amends, amend_reason, "
+                "collected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     info.sample_id,
                     info.operator,
@@ -247,6 +256,7 @@ class CaseStore:
                     json.dumps(info.model),
                     case_id,
                     reason,
+                    info.collected,
                 ),
             )
             new_id = int(cursor.lastrowid)
@@ -360,7 +370,7 @@ class CaseStore:
 _INFO_SELECT = (
     "c.id, c.sample_id, c.operator, c.created, c.wbc_count, c.target, c.model, c.signed_by, c.signed_at, "
     "c.incomplete_reason, c.signed_context, c.content_hash, c.signer_id, c.signature_meaning, c.amends, "
-    "c.amend_reason, (SELECT MAX(n.id) FROM cases n WHERE n.amends = c.id)"
+    "c.amend_reason, (SELECT MAX(n.id) FROM cases n WHERE n.amends = c.id), c.collected"
 )
 
 
@@ -384,4 +394,5 @@ def _info(row, cell_count: int = 0) -> CaseInfo:
         amends=row[14],
         amend_reason=row[15],
         superseded_by=row[16],
+        collected=row[17],
     )

@@ -110,6 +110,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.case_bar.operator.setText(self.settings.operator)
         self.case_bar.details_changed.connect(self._details_changed)
         self.case_bar.sign_out_requested.connect(self.ask_sign_out)
+        self.case_bar.collected_changed.connect(self._collected_changed)
 
         self.banner = QLabel("")
         self.banner.setWordWrap(True)

@@ -1,4 +1,6 @@
-"""One-page PDF report of a case (QTextDocument rendered by QPdfWriter)."""
+"""The PDF report of a case (QTextDocument rendered by QPdfWriter): the laboratory, sample, dates, results with
+units, reference intervals and flags, who performed and who released it with the signature's meaning, a montage
+of the cells per class, and the hashes that tie it to the record."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF
+import numpy as np
+from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from wbc_desktop import __version__
@@ -15,9 +18,22 @@ from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
 from wbc_desktop.core.export import ExportError
+from wbc_desktop.core.fields import Detection, crop_cell
+from wbc_desktop.core.images import ImageLoadError, load_image, load_preview
+from wbc_desktop.gui.worker import thumbnail_image
 
 
-def report_html(case: Case, differential: Differential) -> str:
+def lab_of(case: Case, lab_name: str, lab_address: str) -> tuple[str, str]:
+    """The laboratory printed: as signed (frozen with the signature), else as set now."""
+    frozen = case.info.signed_context or {}
+    if case.info.signed and "lab_name" in frozen:
+        return str(frozen.get("lab_name") or ""), str(frozen.get("lab_address") or "")
+    return lab_name, lab_address
+
+
+def report_html(
+    case: Case, differential: Differential, lab_name: str = "", lab_address: str = "", montage: str = ""
+) -> str:
     info = case.info
     model = info.model or {}
     review = case.review_counts()
@@ -76,14 +92,33 @@ def report_html(case: Case, differential: Differential) -> str:
         if info.superseded_by
         else ""
     )
+    lab = lab_of(case, lab_name, lab_address)
+    collected = (info.collected or "").replace("T", " ") or "not recorded"
+    reported = (info.signed_at or "")[:16].replace("T", " ") if info.signed else "not released (preliminary)"
+    released = (
+        f"{escape(info.signed_by or '')}"
+        + (f" ({escape(info.signer_id)})" if info.signer_id else "")
+        + (f", {escape(info.signature_meaning)}" if info.signature_meaning else "")
+        if info.signed
+        else "—"
+    )
     return f"""
     {superseded}{amended}{incomplete}
-    <h2>WBC differential</h2>
-    <table cellspacing=0 cellpadding=3>
-      <tr><td><b>Sample</b></td><td>{escape(info.sample_id or "(no ID)")}</td>
-          <td><b>Operator</b></td><td>{escape(info.operator or "")}</td></tr>
-      <tr><td><b>Case created</b></td><td>{escape(info.created[:16].replace("T", " "))}</td>
+    <table width=100% cellspacing=0 cellpadding=0><tr>
+      <td><span style="font-size:x-large"><b>{escape(lab[0] or "Laboratory")}</b></span><br>{escape(lab[1])}</td>
+      <td align=right><span style="font-size:large"><b>WBC differential</b></span><br>
+          manual count on microscope images, machine-assisted (LOINC 24318-8)</td>
+    </tr></table>
+    <hr>
+    <table cellspacing=0 cellpadding=2 width=100%>
+      <tr><td><b>Sample / patient ID</b></td><td>{escape(info.sample_id or "(no ID)")}</td>
+          <td><b>Specimen</b></td><td>peripheral blood smear</td></tr>
+      <tr><td><b>Collected</b></td><td>{escape(collected)}</td>
+          <td><b>Received (case opened)</b></td><td>{escape(info.created[:16].replace("T", " "))}</td></tr>
+      <tr><td><b>Reported</b></td><td>{escape(reported)}</td>
           <td><b>Total WBC</b></td><td>{wbc}</td></tr>
+      <tr><td><b>Performed by</b></td><td>{escape(info.operator or "")}</td>
+          <td><b>Released by</b></td><td>{released}</td></tr>
       <tr><td><b>Model</b></td><td colspan=3>{model_text}</td></tr>
     </table>
     <p></p>
@@ -95,9 +130,9 @@ def report_html(case: Case, differential: Differential) -> str:
     </table>
     {outside}
     <p>Cells reviewed (confirmed): {review.get("reviewed", 0)} · reclassified: {review.get("reclassified", 0)} ·
-       excluded: {review.get("excluded", 0)} · model calls not reviewed: {review.get("auto", 0)}</p>
-    <p>95% CI: exact Clopper–Pearson (as Rümke's tables). H/L: outside the lab's reference interval.</p>
-    <p></p>
+       excluded: {review.get("excluded", 0)} · model calls not reviewed: {review.get("auto", 0)}.
+       95% CI: exact Clopper–Pearson (as Rümke's tables). H/L: outside the lab's reference interval.</p>
+    {montage}
     <p>{signed}</p>
     <p style="color:#555">WBC Desktop {__version__}. {what_was_reviewed}</p>
     <p style="color:#555; font-size:small">{record_anchor(case)}</p>
@@ -147,8 +182,58 @@ def ensure_application():
     return QApplication.instance() or QApplication([])
 
 
-def write_pdf(path: str | os.PathLike[str], case: Case, differential: Differential) -> None:
-    """Render the one-page report; written to a temp file and renamed, like every export."""
+MONTAGE_PER_CLASS = 8  # cells printed per class (CellaVision prints a page of each class; one row here)
+MONTAGE_SIZE = 44  # document pixels (about 12 mm on the page): eight fit one row beside the class name
+
+
+def montage_html(document: QTextDocument, case: Case, differential: Differential) -> str:
+    """The cells of each class as small images (the report shows what was counted, as analysers' reports do);
+    images are added to ``document`` as resources. A cell whose image cannot be read is left out, and said."""
+    fields: dict[str, np.ndarray] = {}
+    labels = [row.label for row in differential.rows if row.count] + [
+        label for label, count in differential.non_wbc.items() if count
+    ]
+    blocks, unreadable = [], 0
+    for label in labels:
+        cells = [cell for cell in case.cells if cell.label == label]
+        images = []
+        for cell in cells[:MONTAGE_PER_CLASS]:
+            try:
+                if cell.source and cell.box:
+                    if cell.source not in fields:
+                        fields[cell.source] = load_image(cell.source)
+                    array = crop_cell(fields[cell.source], Detection(tuple(cell.box), 1.0, 0.0))
+                else:
+                    array = load_preview(cell.path, MONTAGE_SIZE * 4)
+            except (ImageLoadError, OSError, ValueError):
+                unreadable += 1
+                continue
+            url = QUrl(f"cell://{cell.id}")
+            document.addResource(QTextDocument.ResourceType.ImageResource, url, thumbnail_image(array, 128))
+            images.append(f'<img src="{url.toString()}" width={MONTAGE_SIZE} height={MONTAGE_SIZE}>')
+        if images:
+            shown = f"{len(images)} of {len(cells)}" if len(cells) > len(images) else f"{len(cells)}"
+            blocks.append(
+                f"<tr><td width=90><b>{html.escape(display_title(label))}</b><br>{shown}</td>"
+                f"<td>{''.join(images)}</td></tr>"
+            )
+    if not blocks:
+        return ""
+    missing = f"<p style='color:#555'>{unreadable} cell image(s) could not be read for this montage.</p>"
+    table = "<p><b>Cells by class</b></p><table cellspacing=0 cellpadding=1>" + "".join(blocks) + "</table>"
+    return table + (missing if unreadable else "")
+
+
+def write_pdf(
+    path: str | os.PathLike[str],
+    case: Case,
+    differential: Differential,
+    lab_name: str = "",
+    lab_address: str = "",
+    montage: bool = True,
+) -> None:
+    """Render the report (one page for a usual case, more when the montage needs it); written to a temp file,
+    checked to be a complete PDF, and renamed, like every export."""
     target = Path(path)
     if not target.parent.is_dir():
         raise ExportError(f"cannot write {target}: folder {target.parent} does not exist")
@@ -161,9 +246,18 @@ def write_pdf(path: str | os.PathLike[str], case: Case, differential: Differenti
         writer.setResolution(300)
         writer.setTitle(f"WBC differential {case.info.sample_id}")
         document = QTextDocument()
-        document.setHtml(report_html(case, differential))
+        font = document.defaultFont()
+        font.setPointSizeF(8.0)  # a usual case (5-8 classes and their cells) fits one A4 page
+        document.setDefaultFont(font)
+        cells = montage_html(document, case, differential) if montage else ""
+        document.setHtml(report_html(case, differential, lab_name, lab_address, cells))
         document.print_(writer)
         del writer  # flushes and closes the file
+        # QPdfWriter reports no write error (a full disk left a truncated file that "succeeded"): check the end
+        with open(temporary, "rb") as written:
+            written.seek(max(0, os.path.getsize(temporary) - 1024))
+            if b"%%EOF" not in written.read():
+                raise OSError(28, "the PDF was not written completely (is the disk full?)")
         os.replace(temporary, target)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)

@@ -156,6 +156,19 @@ class CaseActions:
             self.settings.operator = operator
             settings_store.save_settings(self.settings)
 
+    def _collected_changed(self, text: str) -> None:
+        if self.closing or self.case is None or self.case.locked:
+            return
+        if (self.case.info.collected or "") == (text.replace(" ", "T", 1) if text else ""):
+            return
+        try:
+            self.unsaved.attempt(
+                "collection time", partial(self.case.update_details, collected=text or None, who=self.who)
+            )
+        except (ValueError, CaseLockedError) as error:
+            self.show_banner(str(error))
+        self.case_bar.show_case(self.case.info)
+
     def _wbc_count_changed(self, value: float | None) -> None:
         if self.case is not None and not self.case.locked:
             try:
@@ -214,6 +227,7 @@ class CaseActions:
             self.show_banner("Sign-out waits for the batch: its cells are still being classified.")
             return False
         context = signed_context(self.classes, self.settings.reference_ranges, self.review_threshold)
+        context.update(lab_name=self.settings.lab_name, lab_address=self.settings.lab_address)  # printed as signed
         try:
             self.case.sign_out(signer.name, incomplete_reason, context, signer.user_id, MEANING)
         except (SignOutRefused, CaseLockedError) as refusal:
@@ -255,7 +269,7 @@ class CaseActions:
         elif kind == "json":
             write_json(path, report)
         elif kind == "pdf":
-            write_pdf(path, self.case, differential)
+            write_pdf(path, self.case, differential, self.settings.lab_name, self.settings.lab_address)
         else:
             raise ValueError(kind)
         self.case.record_export(kind, path.name, self.who)

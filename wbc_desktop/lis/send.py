@@ -33,6 +33,7 @@ def queue_case(case: Case, outbox: Outbox, who: str, lab_name: str = "", codes_d
         lab_name=lab_name,
         incomplete_reason=case.info.incomplete_reason,
         amended=case.info.amends is not None,
+        collected=case.info.collected or "",
     )
     try:
         codes = result_codes(codes_dir / CODES_FILE if codes_dir else None)

@@ -10,6 +10,7 @@ from wbc_desktop.core.records import CaseInfo
 
 class CaseBar(QWidget):
     details_changed = Signal(str, str)  # sample id, operator
+    collected_changed = Signal(str)  # when the sample was taken, as typed
     sign_out_requested = Signal()
 
     def __init__(self, parent=None):
@@ -18,13 +19,17 @@ class CaseBar(QWidget):
         self.sample.setPlaceholderText("Sample ID")
         self.operator = QLineEdit()
         self.operator.setPlaceholderText("Operator")
+        self.collected = QLineEdit()
+        self.collected.setPlaceholderText("YYYY-MM-DD HH:MM")
+        self.collected.setToolTip("When the sample was collected (printed on the report and sent to the LIS)")
+        self.collected.setMaximumWidth(140)
         self.date = QLabel("")
         self.state = QLabel("No case open: drop images or folders anywhere on the window")
         self.sign_out = QPushButton("Sign out…")
         self.sign_out.setEnabled(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
-        for text, widget in (("Sample", self.sample), ("Operator", self.operator)):
+        for text, widget in (("Sample", self.sample), ("Operator", self.operator), ("Collected", self.collected)):
             layout.addWidget(QLabel(text))
             layout.addWidget(widget)
         layout.addWidget(self.date)
@@ -33,6 +38,7 @@ class CaseBar(QWidget):
         layout.addWidget(self.sign_out)
         self.sample.editingFinished.connect(self._emit_details)
         self.operator.editingFinished.connect(self._emit_details)
+        self.collected.editingFinished.connect(lambda: self.collected_changed.emit(self.collected.text().strip()))
         self.sign_out.clicked.connect(self.sign_out_requested)
 
     def commit_edits(self) -> None:
@@ -45,8 +51,10 @@ class CaseBar(QWidget):
         editable = info is not None and not info.signed
         self.sample.setText(info.sample_id if info else "")
         self.operator.setText(info.operator if info else self.operator.text())
+        self.collected.setText((info.collected or "").replace("T", " ") if info else "")
         self.sample.setReadOnly(not editable)
         self.operator.setReadOnly(not editable)
+        self.collected.setReadOnly(not editable)
         self.sign_out.setEnabled(editable)
         self.date.setText(info.created[:16].replace("T", " ") if info else "")
         if info is None:
