@@ -81,7 +81,9 @@ def main() -> None:
 
     if shutil.which("pdftoppm") and not (args.out / "report_incomplete.png").exists():
         window.case.update_details(sample_id="S-2026-118", operator="A. Tech", wbc_count=7.4)
-        window.sign_out("A. Tech", "smear too thin: 41 cells counted, 100 asked")
+        window.accounts.add("atech", "A. Tech", "screenshot-password")
+        signer = window.accounts.authenticate("atech", "screenshot-password")
+        window.sign_out(signer, "smear too thin: 41 cells counted, 100 asked")
         with tempfile.TemporaryDirectory() as folder:
             pdf = Path(folder) / "report.pdf"
             window.export("pdf", pdf)

@@ -94,7 +94,8 @@ def main() -> None:
     settle()
 
     pdf = Path(tempfile.mkdtemp()) / "report.pdf"
-    window.sign_out("A. Technician")
+    window.accounts.add("atech", "A. Technician", "screenshot-password")
+    window.sign_out(window.accounts.authenticate("atech", "screenshot-password"))
     window.export("pdf", pdf)
     if shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(pdf), str(args.out / "report")], check=True)
