@@ -125,3 +125,28 @@ def test_a_profile_with_non_finite_or_out_of_range_values_is_refused(tmp_path, c
     (tmp_path / "profile.json").write_text(json.dumps(data))
     with pytest.raises(ProfileError, match="cannot be read"):
         load_profile(tmp_path)
+
+
+def test_deeply_nested_json_is_a_clear_message_not_a_crash(bundle, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    (bundle / "manifest.json").write_text(deep)
+    with pytest.raises(ModelError, match="nested too deeply"):
+        read_manifest(bundle)
+    (tmp_path / "profile.json").write_text(deep)
+    with pytest.raises(ProfileError, match="nested too deeply"):
+        load_profile(tmp_path)
+
+
+def test_a_folder_nested_too_deeply_is_reported_and_the_rest_is_found(tmp_path):
+    from wbc_desktop.core.images import MAX_FOLDER_DEPTH, iter_discover
+
+    deep = tmp_path / "deep"
+    folder = deep
+    for _ in range(MAX_FOLDER_DEPTH + 5):
+        folder = folder / "x"
+    folder.mkdir(parents=True)
+    (folder / "lost.png").write_bytes(b"")
+    (deep / "found.png").write_bytes(b"")
+    found = list(iter_discover([deep]))
+    assert deep / "found.png" in found
+    assert any(isinstance(item, tuple) and "nested more than" in item[1] for item in found)

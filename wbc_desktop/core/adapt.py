@@ -222,3 +222,5 @@ def load_profile(folder: str | Path) -> Profile:
         raise ProfileError(f"no lab profile in {folder} (expected {PROFILE_FILE})") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ProfileError(f"lab profile {path} cannot be read: {error}") from None
+    except RecursionError:
+        raise ProfileError(f"lab profile {path} cannot be read: nested too deeply") from None

@@ -82,6 +82,9 @@ def is_image_path(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
 
 
+MAX_FOLDER_DEPTH = 200  # far beyond any slide archive; well inside Python's recursion limit
+
+
 def iter_discover(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path | tuple[Path, str]]:
     """Yield image paths (and ``(path, message)`` problems) one at a time, for callers that stream.
 
@@ -98,7 +101,10 @@ def iter_discover(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path | t
         seen_files.add(key)
         return True
 
-    def walk(folder: Path) -> Iterator[Path | tuple[Path, str]]:
+    def walk(folder: Path, depth: int = 0) -> Iterator[Path | tuple[Path, str]]:
+        if depth > MAX_FOLDER_DEPTH:  # nested generators: Python's recursion limit would end the whole batch
+            yield folder, f"folder nested more than {MAX_FOLDER_DEPTH} levels deep: not searched further"
+            return
         try:
             real = os.path.realpath(folder)
         except OSError as error:  # pragma: no cover - realpath rarely fails
@@ -125,7 +131,7 @@ def iter_discover(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path | t
             except OSError:
                 is_dir = False
             if is_dir:
-                yield from walk(child)
+                yield from walk(child, depth + 1)
             elif is_image_path(child) and file_once(child):
                 yield child
 

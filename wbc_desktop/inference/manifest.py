@@ -67,6 +67,8 @@ def read_manifest(model_dir: str | Path) -> Manifest:
         raise ModelError(f"model manifest not found: {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"model manifest cannot be read ({path}): {error}") from None
+    except RecursionError:
+        raise ModelError(f"model manifest cannot be read ({path}): nested too deeply") from None
     if not isinstance(data, dict):
         raise ModelError(f"model manifest is not a JSON object: {path}")
     missing = [key for key in REQUIRED_KEYS if key not in data]
