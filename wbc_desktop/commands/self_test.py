@@ -99,6 +99,17 @@ def run_self_test(args: argparse.Namespace) -> int:
         except Exception as error:
             check("HL7 result message for the LIS", False, str(error))
         try:
+            import sqlite3
+
+            from wbc_desktop.accounts.store import Accounts
+
+            accounts = Accounts(sqlite3.connect(":memory:", isolation_level=None))
+            accounts.add("selftest", "Self Test", "self-test password")
+            signer = accounts.authenticate("selftest", "self-test password")
+            check("signing accounts (Argon2id password hashes)", signer.user_id == "selftest")
+        except Exception as error:
+            check("signing accounts (Argon2id password hashes)", False, str(error))
+        try:
             from wbc_desktop.gui.text_checks import qt_text_functions_work
 
             check("Qt text functions (case, collation, dates; the Linux app trims ICU data)", *qt_text_functions_work())
