@@ -1,47 +1,14 @@
-"""Command line: ``wbc-desktop [count|evaluate|train|adapt|self-test]``; no sub-command opens the window."""
+"""Command line: ``wbc-desktop [count|evaluate|train|adapt|self-test|verify-cases]``; no sub-command (or only image
+files and folders) opens the window."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from wbc_desktop import __version__
-
-EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
-
-
-class Progress:
-    """A throttled one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
-
-    def __init__(self, total: int, label: str = "classifying", stream=None, interval: float = 0.25, unit: str = "img"):
-        self.total, self.label, self.interval, self.unit = total, label, interval, unit
-        self.stream = stream or sys.stderr
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.done = 0
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def update(self, done: int) -> None:
-        self.done = done
-        now = time.monotonic()
-        if done < self.total and now - self.last < (self.interval if self.tty else 5.0):
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-9)
-        width = 30
-        filled = int(width * done / self.total) if self.total else width
-        bar = "#" * filled + "." * (width - filled)
-        line = f"{self.label} [{bar}] {done}/{self.total} {rate:.1f} {self.unit}/s"
-        self.stream.write(("\r" + line) if self.tty else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _add_count(commands) -> None:

@@ -7,8 +7,7 @@ import argparse
 import json
 import sys
 
-from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
-from wbc_desktop.commands.common import load_model_or_explain
+from wbc_desktop.commands.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress, load_model_or_explain
 from wbc_desktop.core.adapt import ProfileError
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.inference.profile import build_profile, profile_is_worse

@@ -3,9 +3,43 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE, batch_flagged, batch_score
+
+EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
+
+
+class Progress:
+    """A throttled one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
+
+    def __init__(self, total: int, label: str = "classifying", stream=None, interval: float = 0.25, unit: str = "img"):
+        self.total, self.label, self.interval, self.unit = total, label, interval, unit
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.done = 0
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = time.monotonic()
+        if done < self.total and now - self.last < (self.interval if self.tty else 5.0):
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        width = 30
+        filled = int(width * done / self.total) if self.total else width
+        bar = "#" * filled + "." * (width - filled)
+        line = f"{self.label} [{bar}] {done}/{self.total} {rate:.1f} {self.unit}/s"
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def load_model_or_explain(model_dir: Path | None, profile_dir: Path | None = None):

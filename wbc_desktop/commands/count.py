@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, Progress
 from wbc_desktop.commands.common import (
+    EXIT_NOTHING,
+    EXIT_OK,
     OUT_OF_DOMAIN_MESSAGE,
     STAIN_ROBUST,
+    Progress,
     classified_by,
     domain_summary,
     domain_threshold,

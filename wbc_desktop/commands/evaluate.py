@@ -10,9 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress
 from wbc_desktop.commands.common import (
+    EXIT_NOTHING,
+    EXIT_OK,
+    EXIT_USAGE,
     STAIN_ROBUST,
+    Progress,
     classified_by,
     domain_threshold,
     load_model_or_explain,

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK
+from wbc_desktop.commands.common import EXIT_NOTHING, EXIT_OK
 
 
 def run_self_test(args: argparse.Namespace) -> int:

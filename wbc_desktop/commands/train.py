@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK
+from wbc_desktop.commands.common import EXIT_NOTHING, EXIT_OK
 
 
 def run_train(args: argparse.Namespace) -> int:

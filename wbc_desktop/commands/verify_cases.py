@@ -7,7 +7,7 @@ import argparse
 import sqlite3
 import sys
 
-from wbc_desktop.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE
+from wbc_desktop.commands.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE
 from wbc_desktop.core.store import CaseStore
 from wbc_desktop.paths import user_data_dir
 

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel
 
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.settings import LabSettings
+from wbc_desktop.gui import style
 from wbc_desktop.lis.outbox import Destination, Outbox, Queued
 from wbc_desktop.lis.send import queue_case
 
@@ -74,7 +75,7 @@ class LisSender(QObject):
         if waiting:
             reason = next((item.error for item in waiting if item.error), "not sent yet")
             self.status.setText(f"LIS: {len(waiting)} message(s) waiting ({reason}) · File › Retry sending to LIS")
-            self.status.setStyleSheet("color:#b91c1c; font-weight:bold;")
+            self.status.setStyleSheet(style.ALARM_TEXT)
         else:
             self.status.setText(f"LIS: {len(delivered)} result(s) sent" if delivered else "")
             self.status.setStyleSheet("")

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from wbc_desktop.accounts.store import Accounts
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
-from wbc_desktop.gui import settings_store
+from wbc_desktop.gui import settings_store, style
 from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
 from wbc_desktop.gui.store_actions import backup_today, open_store, restore_backup_dialog
@@ -115,13 +115,11 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
-        self.banner.setStyleSheet("background:#fef3c7; color:#78350f; padding:6px; border:1px solid #f59e0b;")
+        self.banner.setStyleSheet(style.WARNING_BANNER)
         self.integrity_banner = QLabel("")  # red, apart from the yellow one: nothing else may replace it
         self.integrity_banner.setWordWrap(True)
         self.integrity_banner.setVisible(False)
-        self.integrity_banner.setStyleSheet(
-            "background:#fee2e2; color:#7f1d1d; padding:6px; border:2px solid #dc2626; font-weight:bold;"
-        )
+        self.integrity_banner.setStyleSheet(style.ALARM_BANNER)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setVisible(False)
         self.resume_button.clicked.connect(self._resume_offered)

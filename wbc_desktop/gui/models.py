@@ -10,6 +10,7 @@ from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
 from wbc_desktop.core.images import display_text
 from wbc_desktop.core.records import Cell
+from wbc_desktop.gui import style
 
 CELL_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -145,7 +146,7 @@ class CellTableModel(ColumnsModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return display_text(cell.source or cell.path)
         if role == Qt.ItemDataRole.ForegroundRole and column == 3 and cell.needs_review(self.threshold):
-            return QBrush(QColor("#b45309"))
+            return QBrush(QColor(style.NEEDS_REVIEW))
         return None
 
 
@@ -185,5 +186,5 @@ class DifferentialModel(ColumnsModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ForegroundRole and column == 6 and row.flag:
-            return QBrush(QColor("#b91c1c" if row.flag == "H" else "#1d4ed8"))
+            return QBrush(QColor(style.HIGH if row.flag == "H" else style.LOW))
         return None

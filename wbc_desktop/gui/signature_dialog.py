@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout
 
 from wbc_desktop.accounts.store import MEANING, Accounts, SignatureError, User
+from wbc_desktop.gui import style
 
 
 class SignatureDialog(QDialog):
@@ -34,7 +35,7 @@ class SignatureDialog(QDialog):
             form.addRow("Password", self.password)
         self.meaning = QLabel(f"Meaning of this signature: <b>{MEANING}</b>")
         self.error = QLabel("")
-        self.error.setStyleSheet("color:#b91c1c;")
+        self.error.setStyleSheet(style.ERROR_TEXT)
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Create account" if self.creating else "Sign")

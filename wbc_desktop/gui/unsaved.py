@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from wbc_desktop.core.records import CaseLockedError
+from wbc_desktop.gui import style
 
 T = TypeVar("T")
 STORAGE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
@@ -26,10 +27,10 @@ class UnsavedChanges(QObject):
         self.pending: list[tuple[str, Callable[[], object]]] = []
         self.dropped: list[str] = []  # kept changes the case no longer allowed when retried (signed elsewhere)
         self.bar = QWidget()
-        self.bar.setStyleSheet("background:#fee2e2; color:#7f1d1d;")
+        self.bar.setStyleSheet(style.ALARM_BAR)
         self.message = QLabel("")
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("font-weight:bold; padding:4px;")
+        self.message.setStyleSheet(style.BOLD_PADDED)
         self.retry_button = QPushButton("Retry saving")
         self.retry_button.clicked.connect(self.retry)
         row = QHBoxLayout(self.bar)

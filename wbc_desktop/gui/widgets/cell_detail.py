@@ -6,13 +6,8 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-CLASS_COLOURS = {
-    "neutrophil": "#2563eb",
-    "eosinophil": "#dc2626",
-    "basophil": "#7c3aed",
-    "lymphocyte": "#059669",
-    "monocyte": "#d97706",
-}
+from wbc_desktop.gui import style
+from wbc_desktop.gui.widgets.field_view import FieldView
 
 
 class ProbabilityBars(QWidget):
@@ -44,14 +39,14 @@ class ProbabilityBars(QWidget):
             font = painter.font()
             font.setBold(name == self.label)
             painter.setFont(font)
-            painter.setPen(QColor("#111827"))
+            painter.setPen(QColor(style.INK))
             painter.drawText(QRectF(0, top, name_width, row_height), Qt.AlignmentFlag.AlignVCenter, name)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor("#e5e7eb"))
+            painter.setBrush(QColor(style.TRACK))
             painter.drawRoundedRect(QRectF(name_width, top + 4, bar_width, row_height - 8), 3, 3)
-            painter.setBrush(QColor(CLASS_COLOURS.get(name, "#6b7280")))
+            painter.setBrush(QColor(style.class_colour(name)))
             painter.drawRoundedRect(QRectF(name_width, top + 4, bar_width * probability, row_height - 8), 3, 3)
-            painter.setPen(QColor("#111827"))
+            painter.setPen(QColor(style.INK))
             painter.drawText(
                 QRectF(name_width + bar_width + 4, top, value_width, row_height),
                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
@@ -68,12 +63,10 @@ class CellDetail(QWidget):
         self.image = QLabel("Select a cell")
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumSize(180, 180)  # small enough for a 1280x720 laptop; it grows with the window
-        self.image.setStyleSheet("background: #f3f4f6; border: 1px solid #d1d5db;")
+        self.image.setStyleSheet(style.IMAGE_FRAME)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.bars = ProbabilityBars()
-        from wbc_desktop.gui.widgets.field_view import FieldView
-
         self.field = FieldView()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.image)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
+from wbc_desktop.gui import style
 from wbc_desktop.gui.models import DifferentialModel
 
 
@@ -63,7 +64,7 @@ class DifferentialPanel(QWidget):
         self.target.setValue(min(differential.total, differential.target))
         self.target.setFormat(f"{differential.total} of {differential.target} cells counted")
         reached = differential.total >= differential.target
-        self.target.setStyleSheet("QProgressBar::chunk { background: #16a34a; }" if reached else "")
+        self.target.setStyleSheet(style.TARGET_REACHED if reached else "")
         if reached:
             self.target.setFormat(f"Target reached: {differential.total} of {differential.target} cells counted")
         outside = "".join(

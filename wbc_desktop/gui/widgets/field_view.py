@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
-from wbc_desktop.gui.widgets.cell_detail import CLASS_COLOURS
+from wbc_desktop.gui import style
 
 
 @dataclass
@@ -48,7 +48,7 @@ class FieldView(QGraphicsView):
         tag_height = font.pixelSize() + 6
         for item in boxes:
             x0, y0, x1, y1 = (v * scale_factor for v in item.box)
-            colour = QColor(CLASS_COLOURS.get(item.label or "", "#6b7280"))
+            colour = QColor(style.class_colour(item.label))
             pen = QPen(colour, 4 if item.selected else 2)
             pen.setCosmetic(True)  # line width in screen pixels, whatever the zoom
             if item.label is None:
@@ -83,7 +83,7 @@ class FieldView(QGraphicsView):
         if self.drawing and event.button() == Qt.MouseButton.LeftButton:
             self._start = self.mapToScene(event.position().toPoint())
             self._rubber = self.scene().addRect(
-                QRectF(self._start, self._start), QPen(QColor("#111827"), 2, Qt.PenStyle.DotLine)
+                QRectF(self._start, self._start), QPen(QColor(style.INK), 2, Qt.PenStyle.DotLine)
             )
             return
         cell_id = self.box_at(*self.field_point(event.position().toPoint()))

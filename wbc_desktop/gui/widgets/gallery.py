@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.classes import display_title
+from wbc_desktop.gui import style
 from wbc_desktop.gui.models import CELL_ID_ROLE, EXCLUDED_GROUP, GROUP_ROLE, OTHER_GROUP, REVIEW_GROUP
 
 CELL_MIME = "application/x-wbc-cell-ids"
@@ -152,7 +153,7 @@ class Gallery(QWidget):
         )
         controls.addWidget(self.one_class)
         hint = QLabel("Keys act on the highlighted cell · Ctrl+Enter: accept the cells shown")
-        hint.setStyleSheet("color: #4b5563;")
+        hint.setStyleSheet(style.HINT)
         hint.setMinimumWidth(10)  # may be cut on a narrow window; never widens it
         controls.addWidget(hint, 1)
         outer.addLayout(controls)
@@ -174,7 +175,7 @@ class Gallery(QWidget):
             box.setContentsMargins(0, 0, 0, 0)
             header = QLabel()
             header.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            header.setStyleSheet("font-weight: 600; padding: 2px;")
+            header.setStyleSheet(style.COLUMN_HEADER)
             proxy = GroupFilter(group, self)
             proxy.setSourceModel(source_model)
             column = GroupColumn(group)
