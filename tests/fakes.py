@@ -15,6 +15,18 @@ class FakeClassifier:
     name, version, sha256 = "fake", "0", "0" * 64
     review_threshold = 0.9
     view_spec = None  # the pipeline hands it the decoded images (predict)
+    domain = None  # no out-of-domain score
+    profile = None
+    model_dir = None
+    has_robust_model = False
+
+    @property
+    def base(self):
+        return self
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
     def __init__(self, delay: float = 0.0, confidence: float = 0.95):
         self.classes = MODEL_ORDER

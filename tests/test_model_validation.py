@@ -150,3 +150,20 @@ def test_a_folder_nested_too_deeply_is_reported_and_the_rest_is_found(tmp_path):
     found = list(iter_discover([deep]))
     assert deep / "found.png" in found
     assert any(isinstance(item, tuple) and "nested more than" in item[1] for item in found)
+
+
+def test_the_bundled_model_a_profile_and_the_fake_meet_one_classifier_contract():
+    """Callers read domain, profile, base, model_dir, has_robust_model and identity directly: every classifier
+    has them (runtime_checkable checks presence), and the identity is the same three fields everywhere."""
+    from fakes import FakeClassifier
+
+    from wbc_desktop.inference.base import Classifier
+
+    base = load_classifier()
+    size, classes = base.feature_size, list(base.classes)
+    profiled = ProfileClassifier(base, Profile("lab", base.identity, Head(classes, *head_arrays(size, len(classes)))))
+    for classifier in (base, profiled, FakeClassifier()):
+        assert isinstance(classifier, Classifier)
+        assert set(classifier.identity) == {"name", "version", "sha256"}
+    assert base.base is base and profiled.base is base and profiled.profile.name == "lab"
+    assert profiled.identity["sha256"] == base.sha256 and profiled.has_robust_model == base.has_robust_model

@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "folders, opens the window (on those images).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.set_defaults(paths=[])  # no sub-command: the window, on no images
     commands = parser.add_subparsers(dest="command")
     _add_count(commands)
     _add_evaluate(commands)
@@ -175,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_verify_cases(args)
     from wbc_desktop.gui.app import run_gui
 
-    return run_gui(getattr(args, "paths", []) or [])
+    return run_gui(args.paths)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,20 +69,18 @@ def domain_summary(scores: list[float], threshold: float | None) -> dict:
 
 
 def domain_threshold(classifier) -> float | None:
-    domain = getattr(classifier, "domain", None)
-    return domain.batch_threshold if domain is not None else None
+    return classifier.domain.batch_threshold if classifier.domain is not None else None
 
 
 def model_info(classifier) -> dict:
-    return {"name": classifier.name, "version": classifier.version, "sha256": classifier.sha256}
+    return classifier.identity
 
 
 def classified_by(classifier, domain_score: float) -> str:
     """Which model made a cell's call: a lab profile's, the stain-robust one (for a cell that looks foreign),
     or the bundled model."""
-    profile = getattr(classifier, "profile", None)
-    if profile is not None:
-        return f"lab profile {profile.name}"
+    if classifier.profile is not None:
+        return f"lab profile {classifier.profile.name}"
     from wbc_desktop.inference.litert import classified_by_robust  # deferred: keeps `import cli` light
 
     return STAIN_ROBUST if classified_by_robust(classifier, domain_score) else "bundled model"

@@ -48,7 +48,7 @@ def run_self_test(args: argparse.Namespace) -> int:
             f"{predicted} {probabilities.max():.1%}",
         )
 
-    robust = getattr(classifier, "robust", None)
+    robust = classifier.robust  # the LiteRT classifier itself (self-test loads no profile)
     if robust is not None:  # it answers only for foreign cells, so the samples would never reach it: run it directly
         sums = robust.predict([load_image(path) for path in samples]).sum(axis=1) if samples else []
         check(

@@ -311,8 +311,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         return self.settings.effective_threshold(model_threshold)
 
     def model_info(self) -> dict:
-        c = self.classifier
-        return {"name": c.name, "version": c.version, "sha256": c.sha256} if c is not None else {}
+        return self.classifier.identity if self.classifier is not None else {}
 
     # --- dialogs -------------------------------------------------------------------------------------------
     def open_settings(self) -> None:

@@ -17,7 +17,7 @@ def fine_tuning_available(base) -> bool:
     """TensorFlow is installed (found, not imported: that takes seconds) and the model store has its Keras file."""
     import importlib.util
 
-    model_dir = getattr(base, "model_dir", None)
+    model_dir = base.model_dir
     return (
         model_dir is not None
         and (Path(model_dir) / KERAS_FILE).exists()
@@ -34,14 +34,14 @@ class LabActions:
 
     def _check_domain(self) -> None:
         """Show the other-lab banner once enough cells of this case look unlike the training data."""
-        domain = getattr(self.classifier, "domain", None)
+        domain = self.classifier.domain
         if domain is None or len(self.domain_scores) < MIN_CELLS_FOR_DOMAIN_WARNING:
             return
-        no_profile = getattr(self.classifier, "profile", None) is None
+        no_profile = self.classifier.profile is None
         if no_profile and batch_flagged(self.domain_scores[-BATCH_SIZE:], domain.batch_threshold):
             robust = (
                 " Cells that look foreign are classified by the stain-robust model."
-                if getattr(self.classifier, "robust", None)
+                if self.classifier.has_robust_model
                 else ""
             )
             self.show_banner(
@@ -68,7 +68,7 @@ class LabActions:
         from wbc_desktop.gui.settings_dialog import profiles_dir
         from wbc_desktop.gui.worker import AdaptTask
 
-        base = getattr(self.classifier, "base", self.classifier)
+        base = self.classifier.base
         if base is None:
             return
         paths, labels = self.verified_cells()

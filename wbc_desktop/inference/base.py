@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from wbc_desktop.core.pipeline import ViewSpec
 
+if TYPE_CHECKING:  # names in annotations only
+    from wbc_desktop.core.adapt import Profile
+    from wbc_desktop.core.domain import DomainModel
+
+
+def identity_of(classifier) -> dict[str, str]:
+    """The one way a model's identity is written down (cases, reports, profiles, the CLI's JSON)."""
+    return {"name": classifier.name, "version": classifier.version, "sha256": classifier.sha256}
+
 
 @runtime_checkable
 class Classifier(Protocol):
-    """Anything that turns RGB uint8 arrays into per-class probabilities."""
+    """Anything that turns RGB uint8 arrays into per-class probabilities: the LiteRT classifier, a lab profile
+    over it, the test fake. Callers read these attributes directly (no probing)."""
 
     classes: tuple[str, ...]
     name: str
@@ -22,6 +33,20 @@ class Classifier(Protocol):
     # What the pipeline prepares for each cell ahead of the model (core.pipeline.ViewSpec); None: the classifier
     # gets the decoded images through predict() and prepares them itself (test fakes, the Keras benchmark).
     view_spec: ViewSpec | None
+    domain: DomainModel | None  # the training data's statistics for the out-of-domain score (None: no score)
+    profile: Profile | None  # the lab profile making the calls (None: the bundled model's own)
+    model_dir: Path | None  # the bundled model's folder (fine-tuning starts from its Keras file), if any
+    has_robust_model: bool  # cells that look foreign are classified by the stain-robust model
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """``{"name", "version", "sha256"}``: what a case, a report and a profile record of the model."""
+        ...
+
+    @property
+    def base(self) -> Classifier:
+        """The bundled model's classifier (itself, or the one a lab profile reads features from)."""
+        ...
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """``(N, len(classes))`` calibrated probabilities for N RGB uint8 images of any size."""

@@ -11,7 +11,7 @@ import numpy as np
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, colour_statistics
 from wbc_desktop.core.pipeline import ViewSpec
-from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
+from wbc_desktop.inference.base import dihedral_views, identity_of, mean_over_views, softmax
 from wbc_desktop.inference.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -117,6 +117,20 @@ class LiteRTClassifier:
         if scores is None or self.robust is None:
             return np.zeros(0 if scores is None else len(scores), dtype=bool)
         return np.asarray(scores) > self.route_above
+
+    profile = None  # the bundled model's own calls (a ProfileClassifier wraps this one for a lab profile)
+
+    @property
+    def base(self) -> LiteRTClassifier:
+        return self
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return identity_of(self)
+
+    @property
+    def has_robust_model(self) -> bool:
+        return self.robust is not None
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from wbc_desktop.core.adapt import Profile, ProfileError, load_profile
-from wbc_desktop.inference.base import softmax
+from wbc_desktop.inference.base import identity_of, softmax
 
 
 class ProfileClassifier:
@@ -43,6 +43,12 @@ class ProfileClassifier:
         self.review_threshold = base.review_threshold
         self.feature_size = base.feature_size
         self.domain = base.domain  # the out-of-domain statistics belong to the features, i.e. the base model
+        self.model_dir = base.model_dir
+        self.has_robust_model = base.has_robust_model
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return identity_of(self)
 
     @property
     def view_spec(self):
@@ -260,5 +266,5 @@ def build_profile(
         )
     final = fit_head(features, targets, classes, **prior(slice(None)))
     final.temperature = temperature
-    base_info = {"name": base.name, "version": base.version, "sha256": base.sha256}
+    base_info = base.identity
     return Profile(name, base_info, final, validation, cells=len(targets))

@@ -33,7 +33,7 @@ from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.images import ImageLoadError, load_image
 from wbc_desktop.core.labelled import stratified_split
-from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
+from wbc_desktop.inference.base import dihedral_views, identity_of, mean_over_views, softmax
 from wbc_desktop.inference.manifest import KERAS_FILE, MANIFEST_NAME, read_manifest, sha256_bytes
 from wbc_desktop.inference.profile import app_calls, blend_with_robust, held_back_report
 from wbc_desktop.training.augment import augment_batch
@@ -214,7 +214,7 @@ def build_tuned_profile(
         temperature,
         base_weight=1.0,
     )  # the tuned model's logits as they are; only its temperature is the profile's
-    base_info = {"name": manifest.name, "version": manifest.version, "sha256": manifest.sha256}
+    base_info = identity_of(manifest)
     return Profile(
         name,
         base_info,
