@@ -101,9 +101,9 @@ def test_gui_adapt_to_my_lab_uses_verified_cells(qtbot, monkeypatch):
     shown = []
     monkeypatch.setattr(QMessageBox, "information", lambda *args: shown.append(args[2]))
     window = verified_window(qtbot)
-    monkeypatch.setattr(window, "choose_adaptation", lambda base: "correction")
+    monkeypatch.setattr(window.lab, "choose_adaptation", lambda base: "correction")
     with qtbot.waitSignal(window.model_ready, timeout=60_000):
-        window.adapt_to_lab()
+        window.lab.adapt_to_lab()
     assert isinstance(window.classifier, ProfileClassifier) and window.classifier.tuned is None
     assert window.settings.profile.startswith("lab-")
     assert any("Lab profile" in text and "20 verified cells" in text for text in shown)
@@ -123,13 +123,13 @@ def test_gui_keeps_the_model_when_a_profile_does_worse_on_enough_held_back_cells
     head = Head(classes, np.zeros(3), np.ones(3), np.zeros((3, 5)), np.zeros(5), base_weight=1.0)
     base = {"name": "m", "version": "1", "sha256": "x"}
     worse = Profile("worse", base, head, {"cells_held_back": 25, "accuracy": 0.6, "bundled_accuracy": 0.72}, 120)
-    window._adapted(worse)
+    window.lab.adapted(worse)
     assert window.settings.profile != "worse" and warnings and "not in use" in warnings[0]
     assert "60.0%" in warnings[0] and "72.0%" in warnings[0]
     # the same figures on too few held-back cells prove nothing: that profile is used (as before)
     few = Profile("few", base, head, {"cells_held_back": 10, "accuracy": 0.6, "bundled_accuracy": 0.72}, 50)
     monkeypatch.setattr(window, "apply_settings", lambda settings: setattr(window, "applied", settings.profile))
-    window._adapted(few)
+    window.lab.adapted(few)
     assert window.applied == "few" and len(warnings) == 1
 
 
@@ -142,11 +142,11 @@ def verified_window(qtbot):
         drop(window, [PBC])
     for cell in list(window.case.cells):
         window.reclassify([cell.id], Path(cell.path).parent.name)
-    paths, labels = window.verified_cells()
+    paths, labels = window.lab.verified_cells()
     assert len(paths) == 20 and sorted(set(labels)) == sorted(window.classifier.classes)
     first = window.case.cells[0]
     window.reclassify([first.id], "platelet")  # a class the model does not have: not a lesson for it
-    assert len(window.verified_cells()[0]) == 19
+    assert len(window.lab.verified_cells()[0]) == 19
     window.reclassify([first.id], Path(first.path).parent.name)
     return window
 
@@ -167,10 +167,10 @@ def test_gui_adapt_can_fine_tune_the_model(qtbot, monkeypatch):
     monkeypatch.setattr(QMessageBox, "information", lambda *args: None)
     window = verified_window(qtbot)
     assert fine_tuning_available(window.classifier)
-    window.fine_tune_steps = 3  # the wiring is under test here (a child process does the work), not the accuracy
-    monkeypatch.setattr(window, "choose_adaptation", lambda base: "finetune")
+    window.lab.fine_tune_steps = 3  # the wiring is under test here (a child process does the work), not the accuracy
+    monkeypatch.setattr(window.lab, "choose_adaptation", lambda base: "finetune")
     with qtbot.waitSignal(window.model_ready, timeout=180_000):
-        window.adapt_to_lab()
+        window.lab.adapt_to_lab()
     assert window.classifier.tuned is not None and window.classifier.profile.validation["head"] == "finetune"
 
 
@@ -272,9 +272,9 @@ def test_gui_adapt_shows_progress_and_cancel_keeps_nothing(qtbot, monkeypatch):
     from wbc_desktop.inference.profile import ProfileClassifier
 
     window = verified_window(qtbot)
-    monkeypatch.setattr(window, "choose_adaptation", lambda base: "finetune")
-    window.adapt_to_lab()
-    dialog, task = window.adapt_dialog, window._adapt_task
+    monkeypatch.setattr(window.lab, "choose_adaptation", lambda base: "finetune")
+    window.lab.adapt_to_lab()
+    dialog, task = window.lab.adapt_dialog, window.lab.task
     assert dialog.isVisible()
     qtbot.waitUntil(lambda: dialog.maximum() == 150 and dialog.value() > 0, timeout=120_000)  # TensorFlow first
     assert "fine-tuning" in dialog.labelText() and dialog.value() < 150
@@ -284,7 +284,7 @@ def test_gui_adapt_shows_progress_and_cancel_keeps_nothing(qtbot, monkeypatch):
     (cancel,) = dialog.findChildren(QPushButton)
     with qtbot.waitSignal(task.signals.cancelled, timeout=3_000):  # the fine-tuning process is ended at once
         qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
-    assert window.adapt_dialog is None and "cancelled" in window.statusBar().currentMessage()
+    assert window.lab.adapt_dialog is None and "cancelled" in window.statusBar().currentMessage()
     assert not isinstance(window.classifier, ProfileClassifier)
     assert not any(profiles_dir().glob("lab-*"))  # no profile, and no half-written model either
 

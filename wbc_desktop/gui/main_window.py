@@ -39,7 +39,7 @@ from wbc_desktop.gui.widgets.differential_panel import DifferentialPanel
 from wbc_desktop.gui.widgets.gallery import Gallery
 from wbc_desktop.gui.window_batch import DRAIN_INTERVAL_MS, BatchActions
 from wbc_desktop.gui.window_cases import CaseActions
-from wbc_desktop.gui.window_lab import LabActions
+from wbc_desktop.gui.window_lab import LabAdapter
 from wbc_desktop.gui.window_review import ReviewActions
 from wbc_desktop.gui.worker import ClassifyTask, ModelLoadTask
 from wbc_desktop.paths import user_data_dir
@@ -54,7 +54,7 @@ def fitting_size(width: int, height: int) -> QSize:
     return QSize(min(width, free.width()), min(height, free.height() - 40))  # room for the title bar
 
 
-class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWindow):
+class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
     model_ready = Signal()
     model_failed = Signal(str)
     batch_finished = Signal(bool)  # cancelled
@@ -86,6 +86,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self._last_refresh = 0.0
         self.undo_stack = QUndoStack(self)  # a person's changes to cells in this case (Edit › Undo, Ctrl+Z)
         self.unsaved = UnsavedChanges(self)  # writes that failed, kept until saved (a red bar with Retry)
+        self.lab = LabAdapter(self)  # other labs: the out-of-domain banner, Adapt to my lab
         self.lis = LisSender(user_data_dir() / "lis", self.pool, self)  # signed results to the LIS (HL7)
         self.drain_timer = QTimer(self)
         self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
@@ -240,7 +241,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
         self._action(case_menu, "&Audit trail…", self.show_audit)
         settings_menu = self.menuBar().addMenu("&Settings")
         self._action(settings_menu, "&Preferences…", self.open_settings)
-        self._action(settings_menu, "&Adapt to my lab…", self.adapt_to_lab)
+        self._action(settings_menu, "&Adapt to my lab…", self.lab.adapt_to_lab)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About WBC Desktop", self.show_about)
 
@@ -350,8 +351,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, LabActions, QMainWind
             self.case_bar.commit_edits()  # a sample ID typed but not yet confirmed is kept too
         self.closing = True
         self.cancel()
-        if self._adapt_task is not None:
-            self._adapt_task.cancel()  # a fine-tune stops at its next step; nothing half-written is kept
+        self.lab.cancel()
         if self.task is not None:
             self.task.done.wait(5.0)
         self.pool.waitForDone(5000)

@@ -124,7 +124,7 @@ class BatchActions:
         self._add_problems([(str(r.path), r.error or "unknown error") for r, _ in results if not r.ok])
         self.processed += sum(r.first_of_image for r, _ in results)
         self.domain_scores.extend(r.domain_score for r, _ in good if r.domain_score is not None)
-        self._check_domain()
+        self.lab.check_domain()
         rate = self.processed / max(time.monotonic() - task.started, 1e-6)
         self.progress.setValue(self.processed)
         self.rate.setText(f"{self.processed}/{task.total} · {rate:.0f} images/s")

@@ -1,12 +1,14 @@
-"""Other labs in the main window: the out-of-domain banner and Adapt to my lab."""
+"""Other labs in the main window (a part it contains): the out-of-domain banner and Adapt to my lab."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
 from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
+from wbc_desktop.gui.worker import AdaptTask
 from wbc_desktop.inference.manifest import KERAS_FILE
 from wbc_desktop.inference.profile import profile_is_worse
 
@@ -25,36 +27,47 @@ def fine_tuning_available(base) -> bool:
     )
 
 
-class LabActions:
-    """Mixin for MainWindow: warnings about other labs and lab profiles."""
+class LabAdapter(QObject):
+    """The window's part for other labs: the out-of-domain banner, and Adapt to my lab (its task, progress
+    dialog and outcome). It owns that state; it reads the window's classifier, cases and settings."""
 
-    adapt_dialog: QProgressDialog | None = None  # shown while a lab profile is being fitted
-    _adapt_task = None  # the AdaptTask running or last run
-    fine_tune_steps: int | None = None  # None: the fine-tuning's own default (tests use a few)
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.adapt_dialog: QProgressDialog | None = None  # shown while a lab profile is being fitted
+        self.task: AdaptTask | None = None  # the AdaptTask running or last run
+        self.fine_tune_steps: int | None = None  # None: the fine-tuning's own default (tests use a few)
 
-    def _check_domain(self) -> None:
+    def cancel(self) -> None:
+        """On closing: a fine-tune stops at its next step; nothing half-written is kept."""
+        if self.task is not None:
+            self.task.cancel()
+
+    def check_domain(self) -> None:
         """Show the other-lab banner once enough cells of this case look unlike the training data."""
-        domain = self.classifier.domain
-        if domain is None or len(self.domain_scores) < MIN_CELLS_FOR_DOMAIN_WARNING:
+        domain = self.window.classifier.domain
+        if domain is None or len(self.window.domain_scores) < MIN_CELLS_FOR_DOMAIN_WARNING:
             return
-        no_profile = self.classifier.profile is None
-        if no_profile and batch_flagged(self.domain_scores[-BATCH_SIZE:], domain.batch_threshold):
+        no_profile = self.window.classifier.profile is None
+        if no_profile and batch_flagged(self.window.domain_scores[-BATCH_SIZE:], domain.batch_threshold):
             robust = (
                 " Cells that look foreign are classified by the stain-robust model."
-                if self.classifier.has_robust_model
+                if self.window.classifier.has_robust_model
                 else ""
             )
-            self.show_banner(
+            self.window.show_banner(
                 f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab).{robust}"
             )
 
     def verified_cells(self) -> tuple[list[Path], list[str]]:
         """Single-cell images a person confirmed or reclassified, in every case of the store, of the classes the
         model has (a cell put in a class beyond the model's cannot teach it)."""
-        model_classes = set(self.classifier.classes) if self.classifier is not None else set(self.classes)
+        model_classes = (
+            set(self.window.classifier.classes) if self.window.classifier is not None else set(self.window.classes)
+        )
         paths, labels = [], []
-        for info in self.store.case_infos():
-            for cell in self.store.open_case(info.id).cells:
+        for info in self.window.store.case_infos():
+            for cell in self.window.store.open_case(info.id).cells:
                 verified = cell.status in ("reviewed", "reclassified") and cell.label in model_classes
                 if verified and not cell.source:
                     paths.append(Path(cell.path))
@@ -66,15 +79,14 @@ class LabActions:
         import datetime as dt
 
         from wbc_desktop.gui.settings_dialog import profiles_dir
-        from wbc_desktop.gui.worker import AdaptTask
 
-        base = self.classifier.base
+        base = self.window.classifier.base
         if base is None:
             return
         paths, labels = self.verified_cells()
         if len(paths) < 20:
             QMessageBox.information(
-                self,
+                self.window,
                 "Adapt to my lab",
                 f"{len(paths)} verified cells so far. Review at least 20 cells of your lab (confirm with Enter or "
                 "reclassify with 1–5), ideally 50 or more covering every class, then try again.",
@@ -94,20 +106,22 @@ class LabActions:
             fine_tune_steps=self.fine_tune_steps,
         )
         how = "fine-tuning the model, about 2 minutes" if method == "finetune" else "a few seconds"
-        dialog = QProgressDialog(f"Adapting to your lab on {len(paths)} verified cells ({how})…", "Cancel", 0, 0, self)
+        dialog = QProgressDialog(
+            f"Adapting to your lab on {len(paths)} verified cells ({how})…", "Cancel", 0, 0, self.window
+        )
         dialog.setWindowTitle("Adapt to my lab")
         dialog.setMinimumDuration(0)
         dialog.setAutoClose(False)
         dialog.setAutoReset(False)
         dialog.canceled.connect(task.cancel)
         task.signals.progress.connect(self._adapt_progress)
-        task.signals.done.connect(self._adapted)
+        task.signals.done.connect(self.adapted)
         task.signals.failed.connect(self._adapt_failed)
         task.signals.cancelled.connect(self._adapt_cancelled)
-        self._adapt_task, self.adapt_dialog = task, dialog
-        self.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells ({how})…")
+        self.task, self.adapt_dialog = task, dialog
+        self.window.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells ({how})…")
         dialog.show()
-        self.pool.start(task)
+        self.window.pool.start(task)
 
     def _adapt_progress(self, stage: str, done: int, total: int) -> None:
         if self.adapt_dialog is not None:
@@ -122,18 +136,18 @@ class LabActions:
 
     def _adapt_failed(self, message: str) -> None:
         self._close_adapt_dialog()
-        QMessageBox.warning(self, "Adapt to my lab", message)
+        QMessageBox.warning(self.window, "Adapt to my lab", message)
 
     def _adapt_cancelled(self) -> None:
         self._close_adapt_dialog()
-        self.statusBar().showMessage("Adapting to your lab was cancelled; nothing was saved.", 10_000)
+        self.window.statusBar().showMessage("Adapting to your lab was cancelled; nothing was saved.", 10_000)
 
     def choose_adaptation(self, base) -> str | None:
         """The technician's choice: "finetune", "correction", or None (cancelled). Fine-tuning needs TensorFlow
         (the 'train' extra) and the model's Keras file; without them the correction is the only way: no question."""
         if not fine_tuning_available(base):
             return "correction"
-        box = QMessageBox(self)
+        box = QMessageBox(self.window)
         box.setWindowTitle("Adapt to my lab")
         box.setText(
             "Fine-tuning the whole model on your verified cells is the most accurate on another lab's images "
@@ -146,7 +160,7 @@ class LabActions:
         box.exec()
         return {tune: "finetune", quick: "correction"}.get(box.clickedButton())
 
-    def _adapted(self, profile) -> None:
+    def adapted(self, profile) -> None:
         self._close_adapt_dialog()
         validation = profile.validation
         accuracy = f"{validation['accuracy']:.1%}" if "accuracy" in validation else "not measured (too few cells)"
@@ -158,17 +172,17 @@ class LabActions:
             fitted += f" (the model without a profile: {validation['bundled_accuracy']:.1%} on the same cells)"
         if profile_is_worse(validation):
             QMessageBox.warning(
-                self,
+                self.window,
                 "Adapt to my lab",
                 f"{fitted}. The profile does worse than the model without one on your cells, so it is saved but "
                 "not in use (Settings › Preferences). Verify more cells, or fine-tune the model if offered.",
             )
             return
         QMessageBox.information(
-            self,
+            self.window,
             "Adapt to my lab",
             f"{fitted}. It is now in use; choose another in Settings › Preferences.",
         )
-        settings = self.settings.__class__.from_dict(self.settings.to_dict())
+        settings = self.window.settings.__class__.from_dict(self.window.settings.to_dict())
         settings.profile = profile.name
-        self.apply_settings(settings)
+        self.window.apply_settings(settings)
