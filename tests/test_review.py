@@ -267,7 +267,7 @@ def test_window_exports_say_which_calls_need_review_and_sign_out_waits_for_a_bat
     cells = json.loads((tmp_path / "c.json").read_text())["cells"]
     waiting = {c.path for c in window.case.cells if c.needs_review(window.review_threshold)}
     assert waiting and {c["path"] for c in cells if c["needs_review"]} == waiting
-    window.task = object()  # a batch still running
+    window.batch.task = object()  # a batch still running
     assert not window.sign_out(signer(window), "test") and not window.case.locked
     assert "waits for the batch" in window.banner.text()
-    window.task = None
+    window.batch.task = None

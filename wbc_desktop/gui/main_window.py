@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QLockFile, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,6 +29,7 @@ from wbc_desktop.accounts.store import Accounts
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
 from wbc_desktop.gui import settings_store, style
+from wbc_desktop.gui.batch_runner import BatchRunner
 from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
 from wbc_desktop.gui.store_actions import backup_today, open_store, restore_backup_dialog
@@ -37,11 +38,11 @@ from wbc_desktop.gui.widgets.case_bar import CaseBar
 from wbc_desktop.gui.widgets.cell_detail import CellDetail
 from wbc_desktop.gui.widgets.differential_panel import DifferentialPanel
 from wbc_desktop.gui.widgets.gallery import Gallery
-from wbc_desktop.gui.window_batch import DRAIN_INTERVAL_MS, BatchActions
+from wbc_desktop.gui.window_batch import BatchActions
 from wbc_desktop.gui.window_cases import CaseActions
 from wbc_desktop.gui.window_lab import LabAdapter
 from wbc_desktop.gui.window_review import ReviewActions
-from wbc_desktop.gui.worker import ClassifyTask, ModelLoadTask
+from wbc_desktop.gui.worker import ModelLoadTask
 from wbc_desktop.paths import user_data_dir
 
 
@@ -75,22 +76,17 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.accounts = Accounts(self.store.db)  # signing accounts live in the same file as the cases they sign
         self.case: Case | None = None
         self.case_lock: QLockFile | None = None  # this window's hold on the open case (window_cases)
-        self.task: ClassifyTask | None = None
-        self.pending_inputs: list[str] = []
         self.current_cell_id: int | None = None  # the one cell keys act on, highlighted wherever it is shown
         self._syncing_current = False  # select_cell is moving the views' highlights (ignore their signals)
         self.closing = False
-        self.processed = 0
         self.domain_scores: list[float] = []
         self.model_dir: Path | None = None
-        self._last_refresh = 0.0
         self.undo_stack = QUndoStack(self)  # a person's changes to cells in this case (Edit › Undo, Ctrl+Z)
         self.unsaved = UnsavedChanges(self)  # writes that failed, kept until saved (a red bar with Retry)
         self.lab = LabAdapter(self)  # other labs: the out-of-domain banner, Adapt to my lab
         self.lis = LisSender(user_data_dir() / "lis", self.pool, self)  # signed results to the LIS (HL7)
-        self.drain_timer = QTimer(self)
-        self.drain_timer.setInterval(DRAIN_INTERVAL_MS)
-        self.drain_timer.timeout.connect(self._drain)
+        self.batch = BatchRunner(self)  # classification batches: worker, drain, progress, cancel
+        self.batch.finished.connect(self.batch_finished)
         self._build()
         if settings_store.load_problem:
             self.show_banner(settings_store.load_problem)
@@ -290,9 +286,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.gallery.invalidate()
         self.model_status.setText(f"Model {classifier.name} {classifier.version} ready")
         self.model_ready.emit()
-        if self.pending_inputs:
-            inputs, self.pending_inputs = self.pending_inputs, []
-            self.classify_paths(inputs)
+        self.batch.start_pending()
 
     def _profile_refused(self, message: str) -> None:
         self.show_banner(
@@ -331,7 +325,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         if self.case is not None and not self.case.locked:
             self.case.update_details(target=settings.target_count)
         self.refresh_differential()
-        if profile_changed and self.task is None:
+        if profile_changed and not self.batch.running:
             self.classifier = None
             self.load_model(self.model_dir)
 
@@ -352,8 +346,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.closing = True
         self.cancel()
         self.lab.cancel()
-        if self.task is not None:
-            self.task.done.wait(5.0)
+        self.batch.wait(5.0)
         self.pool.waitForDone(5000)
         if self.case_lock is not None:
             self.case_lock.unlock()

@@ -69,7 +69,7 @@ class CaseActions:
         self.problems.clear()
         for path, message in case.errors if case else []:
             self.problems.addItem(f"{display_text(path)}: {message}")
-        self._update_problem_tab()
+        self.update_problem_tab()
         self.detail.clear()
         self.refresh_differential()
         self._load_thumbnails_later()
@@ -183,7 +183,7 @@ class CaseActions:
         to verify, and signing out anyway needs a typed reason that the report prints."""
         if self.case is None or self.case.locked:
             return
-        if self.task is not None:  # cells still arriving: the check would judge a part of the case
+        if self.batch.running:  # cells still arriving: the check would judge a part of the case
             QMessageBox.information(
                 self, "Sign out", "Wait until the batch is classified (or cancel it), then sign out."
             )
@@ -223,7 +223,7 @@ class CaseActions:
         """Sign out as ``signer`` (an account whose password was just checked: SignatureDialog); refused (the
         banner says why) while the check lists problems and no reason is given."""
         assert self.case is not None
-        if self.task is not None:
+        if self.batch.running:
             self.show_banner("Sign-out waits for the batch: its cells are still being classified.")
             return False
         context = signed_context(self.classes, self.settings.reference_ranges, self.review_threshold)
