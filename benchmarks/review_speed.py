@@ -87,7 +87,7 @@ def main() -> None:
                 ]
                 if not waiting:
                     break
-                window.select_cell(waiting[0])  # a click, or Ctrl+Page Down, to this column's first cell: a key
+                window.review.select_cell(waiting[0])  # a click, or Ctrl+Page Down, to this column's first cell: a key
                 column.setFocus()
                 keys += 1
                 if page_confirm and group != REVIEW_GROUP:

@@ -60,7 +60,7 @@ def main() -> None:
     waiting = window.gallery.cell_ids(REVIEW_GROUP)
     column = window.gallery.columns[REVIEW_GROUP]
     if waiting:
-        window.select_cell(waiting[0])
+        window.review.select_cell(waiting[0])
         column.setFocus()
         key = next(k for k, v in window.settings.key_map.items() if v == "neutrophil")
         QTest.keyClick(column, key)
@@ -83,10 +83,10 @@ def main() -> None:
         window.case.update_details(sample_id="S-2026-118", operator="A. Tech", wbc_count=7.4)
         window.accounts.add("atech", "A. Tech", "screenshot-password")
         signer = window.accounts.authenticate("atech", "screenshot-password")
-        window.sign_out(signer, "smear too thin: 41 cells counted, 100 asked")
+        window.cases.sign_out(signer, "smear too thin: 41 cells counted, 100 asked")
         with tempfile.TemporaryDirectory() as folder:
             pdf = Path(folder) / "report.pdf"
-            window.export("pdf", pdf)
+            window.cases.export("pdf", pdf)
             subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", str(pdf), str(Path(folder) / "p")])
             shutil.copy(next(Path(folder).glob("p*.png")), args.out / "report_incomplete.png")
     window.close()

@@ -61,10 +61,10 @@ def main() -> None:
     window.differential_panel.set_wbc_count(7.4)
     wrong = [cell for cell in case.cells if Path(cell.path).parent.name != cell.label]
     for cell in wrong[:2]:
-        window.reclassify([cell.id], Path(cell.path).parent.name)
-    window.reclassify([case.cells[-1].id], None)
+        window.review.reclassify([cell.id], Path(cell.path).parent.name)
+    window.review.reclassify([case.cells[-1].id], None)
     window.refresh_differential()
-    window.select_cell(case.cells[2].id)
+    window.review.select_cell(case.cells[2].id)
     settle(800)
     window.grab().save(str(args.out / "cells.png"))
     window.differential_panel.grab().save(str(args.out / "differential.png"))
@@ -74,29 +74,29 @@ def main() -> None:
 
     # A smear field: the field view with its labelled boxes (a second case).
     fields = ROOT / "tests" / "fixtures" / "bccd_fields"
-    window.new_case()
+    window.cases.new_case()
     window.classify_paths([str(fields / "BloodImage_00010.jpg")])
     wait_for(window.batch_finished)
     window.tabs.setCurrentIndex(0)
-    window.select_cell(window.case.cells[0].id)
+    window.review.select_cell(window.case.cells[0].id)
     settle(600)
     window.grab().save(str(args.out / "field.png"))
 
     # Another lab's crops: the banner, and the calls of the stain-robust model (a third case).
-    window.new_case()
+    window.cases.new_case()
     window.classify_paths([str(ROOT / "tests" / "fixtures" / "bccd_crops")])
     wait_for(window.batch_finished)
     window.tabs.setCurrentIndex(0)
-    window.select_cell(window.case.cells[0].id)
+    window.review.select_cell(window.case.cells[0].id)
     settle(600)
     window.grab().save(str(args.out / "other_lab.png"))
-    window.resume_case(case.id)
+    window.cases.resume_case(case.id)
     settle()
 
     pdf = Path(tempfile.mkdtemp()) / "report.pdf"
     window.accounts.add("atech", "A. Technician", "screenshot-password")
-    window.sign_out(window.accounts.authenticate("atech", "screenshot-password"))
-    window.export("pdf", pdf)
+    window.cases.sign_out(window.accounts.authenticate("atech", "screenshot-password"))
+    window.cases.export("pdf", pdf)
     if shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(pdf), str(args.out / "report")], check=True)
     dialog = SettingsDialog(window.settings, window.classifier, window)

@@ -81,9 +81,9 @@ def test_the_signer_is_the_account_not_the_operator_box(qtbot, tmp_path, monkeyp
     window.settings.target_count = 2
     window.case.update_details(target=2, operator="Mallory", who="Mallory")
     for cell in window.case.cells:
-        window.reclassify([cell.id], cell.label)
+        window.review.reclassify([cell.id], cell.label)
     sign_as(monkeypatch, window)
-    window.ask_sign_out()
+    window.cases.ask_sign_out()
     info = window.case.info
     assert info.signed and (info.signed_by, info.signer_id) == ("Ana Tech", "ana") and info.operator == "Mallory"
     assert window.case.audit()[-1].who == "Ana Tech (ana)"

@@ -86,7 +86,7 @@ def test_gui_field_boxes_select_delete_and_draw(qtbot):
         drop(window, [two])
     cells = window.case.cells
     assert len(cells) == 2 and all(c.source == str(two) and c.box for c in cells)
-    window.select_cell(cells[0].id)
+    window.review.select_cell(cells[0].id)
     view = window.detail.field
     assert window.detail.stack.currentWidget() is view
     assert {b.cell_id for b in view.boxes} == {c.id for c in cells}
@@ -168,12 +168,12 @@ def test_new_case_clears_the_previous_field_banner_and_status(qtbot):
     window = make_window(qtbot, FakeClassifier())
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, [FIELD_IMAGES[0]])
-    window.select_cell(window.case.cells[0].id)
+    window.review.select_cell(window.case.cells[0].id)
     window.detail.draw_box.setChecked(True)
     window.show_banner("these images look unlike the data the model was trained on")
     window.statusBar().showMessage("3 cells classified")
     assert window.detail.field_buttons.isVisible() and window.banner.isVisible()
-    window.new_case()
+    window.cases.new_case()
     assert window.detail.stack.currentWidget() is window.detail.image
     assert not window.detail.field_buttons.isVisible() and not window.detail.draw_box.isChecked()
     assert not window.banner.isVisible() and window.statusBar().currentMessage() == ""

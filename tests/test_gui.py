@@ -122,7 +122,7 @@ def test_key_press_reclassifies_and_differential_changes(qtbot):
     window.activateWindow()
     window.table.setFocus()
     first = window.case.cells[0]
-    window.select_cell(first.id)
+    window.review.select_cell(first.id)
     before = window.differential_panel.model.differential.counts
     key_for_eosinophil = next(k for k, v in window.settings.key_map.items() if v == "eosinophil")
     with qtbot.waitSignal(window.differential_updated, timeout=2000):
@@ -143,13 +143,13 @@ def test_exclude_key_removes_cell_from_count(qtbot):
         drop(window, [PBC / "monocyte"])
     window.activateWindow()
     window.table.setFocus()
-    window.select_cell(window.case.cells[0].id)
+    window.review.select_cell(window.case.cells[0].id)
     total = window.differential_panel.model.differential.total
     qtbot.keyClick(window.table, Qt.Key.Key_X)
     differential = window.differential_panel.model.differential
     assert differential.total == total - 1 and differential.excluded == 1
     assert window.case.cells[0].status == "excluded"
-    window.select_cell(window.case.cells[1].id)
+    window.review.select_cell(window.case.cells[1].id)
     qtbot.keyClick(window.table, Qt.Key.Key_0)
     assert window.differential_panel.model.differential.excluded == 2
 
@@ -183,7 +183,7 @@ def test_low_confidence_cells_go_to_review(qtbot, tmp_path):
     index = window.cells_model.index(0, 0)
     assert index.data(GROUP_ROLE) == REVIEW_GROUP
     assert window.gallery.filters[REVIEW_GROUP].rowCount() == 4
-    window.select_cell(window.case.cells[0].id)
+    window.review.select_cell(window.case.cells[0].id)
     window.activateWindow()
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_Return)  # confirm the model's call
@@ -198,13 +198,14 @@ def test_exports_csv_json_pdf_with_checked_contents(qtbot, tmp_path):
         drop(window, [PBC / "basophil", PBC / "eosinophil"])
     window.case.update_details(sample_id="S-2026-042", operator="Ana")
     new_label = next(c for c in CLASSES if c != window.case.cells[0].predicted)
-    window.reclassify([window.case.cells[0].id], new_label)
-    window.reclassify([window.case.cells[1].id], None)
-    assert not window.sign_out(signer(window))  # 5 model calls unverified, 7 of 100 cells: refused without a reason
-    assert window.sign_out(signer(window), "short sample, counted what there was")
+    window.review.reclassify([window.case.cells[0].id], new_label)
+    window.review.reclassify([window.case.cells[1].id], None)
+    # 5 model calls unverified, 7 of 100 cells: refused without a reason
+    assert not window.cases.sign_out(signer(window))
+    assert window.cases.sign_out(signer(window), "short sample, counted what there was")
     csv_path, json_path, pdf_path = tmp_path / "c.csv", tmp_path / "c.json", tmp_path / "c.pdf"
     for kind, path in (("csv", csv_path), ("json", json_path), ("pdf", pdf_path)):
-        window.export(kind, path)
+        window.cases.export(kind, path)
     with open(csv_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert rows[0][:3] == ["path", "label", "status"]
@@ -227,7 +228,7 @@ def test_exports_csv_json_pdf_with_checked_contents(qtbot, tmp_path):
     ):
         assert expected in text
     with pytest.raises(FileExistsError):  # exports never overwrite silently
-        window.export("csv", csv_path)
+        window.cases.export("csv", csv_path)
 
 
 def test_case_survives_closing_and_reopening(qtbot, tmp_path):
@@ -242,8 +243,8 @@ def test_case_survives_closing_and_reopening(qtbot, tmp_path):
     assert all(cell.status == "auto" for cell in window.case.cells)
     ids = [cell.id for cell in window.case.cells]
     new_label = next(c for c in CLASSES if c != window.case.cells[0].predicted)
-    window.reclassify([ids[0]], new_label)
-    window.reclassify([ids[1]], None)
+    window.review.reclassify([ids[0]], new_label)
+    window.review.reclassify([ids[1]], None)
     case_id = window.case.id
     window.close()
 
@@ -266,9 +267,9 @@ def test_signed_case_is_locked(qtbot, tmp_path):
     window = make_window(qtbot, FakeClassifier())
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, solid_images(tmp_path / "few", 3))
-    assert window.sign_out(signer(window), "three cells of a test") and window.case.locked
+    assert window.cases.sign_out(signer(window), "three cells of a test") and window.case.locked
     label = window.case.cells[0].label
-    window.reclassify([window.case.cells[0].id], None)
+    window.review.reclassify([window.case.cells[0].id], None)
     assert window.case.cells[0].label == label and "signed out" in window.banner.text()
 
 
@@ -323,10 +324,10 @@ def test_audit_trail_is_a_table_that_fits_the_screen_and_filters_by_cell(qtbot, 
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, solid_images(tmp_path / "cells", 60))
     for cell in window.case.cells:  # 120 entries: the old message box grew 3,000 px tall
-        window.reclassify([cell.id], "lymphocyte")
-        window.reclassify([cell.id], None)
-    window.show_audit()
-    dialog = window.audit_dialog
+        window.review.reclassify([cell.id], "lymphocyte")
+        window.review.reclassify([cell.id], None)
+    window.cases.show_audit()
+    dialog = window.cases.audit_dialog
     qtbot.waitExposed(dialog)
     assert dialog.model.rowCount() == 121 and dialog.height() <= 700  # and the case's creation
     assert dialog.table.verticalScrollBar().maximum() > 0  # it scrolls instead of growing

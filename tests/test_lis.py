@@ -143,13 +143,13 @@ def test_sign_out_in_the_window_sends_the_result_and_a_refused_lis_is_shown(qtbo
     window = make_window(qtbot, FakeClassifier(confidence=0.97))
     window.settings.target_count = 3
     window.settings.lis_host, window.settings.lis_port = "127.0.0.1", free_port()  # nobody listens there
-    window.new_case()
+    window.cases.new_case()
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, solid_images(tmp_path / "cells", 3))
     for cell in window.case.cells:
         window.case.confirm(cell.id, "Ana")
     with qtbot.waitSignal(window.lis.finished, timeout=20_000):
-        assert window.sign_out(signer(window))
+        assert window.cases.sign_out(signer(window))
     assert "1 message(s) waiting" in window.lis.status.text() and "cannot be reached" in window.lis.status.text()
     window.settings.lis_port = listener  # the LIS is back: File › Retry sending to LIS
     with qtbot.waitSignal(window.lis.finished, timeout=20_000):

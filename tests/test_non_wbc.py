@@ -117,7 +117,7 @@ def test_window_reports_nrbc_per_100_wbc_and_the_corrected_count_in_panel_and_pd
         drop(window, [PBC, EXTRA / "erythroblast"])
     cells = window.case.cells
     for cell in cells:  # the technician files each cell where it belongs, the new classes included
-        window.reclassify([cell.id], Path(cell.path).parent.name)
+        window.review.reclassify([cell.id], Path(cell.path).parent.name)
     window.case.update_details(wbc_count=8.0)
     window.refresh_differential()
     differential = window.case.differential(window.classes)
@@ -126,8 +126,8 @@ def test_window_reports_nrbc_per_100_wbc_and_the_corrected_count_in_panel_and_pd
     assert "Erythroblast (NRBC): 3 (15.0 per 100 WBC" in window.differential_panel.summary.text()
     assert "corrected for NRBC: 6.96" in window.differential_panel.summary.text()
     pdf_path, json_path = tmp_path / "case.pdf", tmp_path / "case.json"
-    window.export("pdf", pdf_path)
-    window.export("json", json_path)
+    window.cases.export("pdf", pdf_path)
+    window.cases.export("json", json_path)
     text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(pdf_path).pages).split())
     assert "Per 100 WBC" in text and "15.0" in text and "6.96" in text
     assert json.loads(json_path.read_text())["differential"]["corrected_wbc_count"] == pytest.approx(8 * 100 / 115)
@@ -170,8 +170,8 @@ def test_a_lab_category_beyond_the_models_classes_counts_where_it_belongs(qtbot,
     rows = [row.label for row in window.case.differential(window.classes).rows]
     assert "blast" not in rows  # a category without cells adds no row
     cells = window.case.cells
-    window.reclassify([cells[0].id], "blast")
-    window.reclassify([cells[1].id], "smudge_cell")
+    window.review.reclassify([cells[0].id], "blast")
+    window.review.reclassify([cells[1].id], "smudge_cell")
     differential = window.case.differential(window.classes)
     assert next(row for row in differential.rows if row.label == "blast").count == 1
     assert differential.total == 9 and differential.non_wbc["smudge_cell"] == 1
@@ -179,10 +179,10 @@ def test_a_lab_category_beyond_the_models_classes_counts_where_it_belongs(qtbot,
     window.settings.key_map["8"] = "plasma_cell"
     window.activateWindow()
     window.table.setFocus()
-    window.select_cell(cells[2].id)
+    window.review.select_cell(cells[2].id)
     qtbot.keyClick(window.table, "8")
     assert cells[2].label == "plasma_cell" and "plasma_cell" in CATEGORIES
-    window.export("csv", tmp_path / "c.csv")
+    window.cases.export("csv", tmp_path / "c.csv")
     text = (tmp_path / "c.csv").read_text()
     assert "\nblast,1," in text.replace("\r\n", "\n") and "smudge_cell,1,11.11" in text
 

@@ -141,13 +141,13 @@ def verified_window(qtbot):
     with qtbot.waitSignal(window.batch_finished, timeout=60_000):
         drop(window, [PBC])
     for cell in list(window.case.cells):
-        window.reclassify([cell.id], Path(cell.path).parent.name)
+        window.review.reclassify([cell.id], Path(cell.path).parent.name)
     paths, labels = window.lab.verified_cells()
     assert len(paths) == 20 and sorted(set(labels)) == sorted(window.classifier.classes)
     first = window.case.cells[0]
-    window.reclassify([first.id], "platelet")  # a class the model does not have: not a lesson for it
+    window.review.reclassify([first.id], "platelet")  # a class the model does not have: not a lesson for it
     assert len(window.lab.verified_cells()[0]) == 19
-    window.reclassify([first.id], Path(first.path).parent.name)
+    window.review.reclassify([first.id], Path(first.path).parent.name)
     return window
 
 

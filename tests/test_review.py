@@ -87,8 +87,8 @@ def test_selecting_a_cell_anywhere_moves_the_one_highlight(qtbot, tmp_path):
     window = loaded_window(qtbot, tmp_path / "cells", 8, 32)
     sure = next(c for c in window.case.cells if not c.needs_review(window.review_threshold))
     unsure = next(c for c in window.case.cells if c.needs_review(window.review_threshold))
-    window.select_cell(unsure.id)
-    window.select_cell(sure.id)  # e.g. a click in the table or on a box of a field
+    window.review.select_cell(unsure.id)
+    window.review.select_cell(sure.id)  # e.g. a click in the table or on a box of a field
     shown = {group: highlighted(column) for group, column in window.gallery.columns.items()}
     assert [cell for cell in shown.values() if cell is not None] == [sure.id]
     assert window.table.currentIndex().row() == window.cells_model.row_of(sure.id)
@@ -104,9 +104,9 @@ def test_undo_and_redo_restore_label_status_and_differential_and_are_audited(qtb
     counts = dict(window.differential_panel.model.differential.counts)
     other = next(c for c in window.classes if c != model_call and c in counts)
 
-    window.reclassify([cell.id], other)  # reclassify, then exclude, then confirm another cell
-    window.reclassify([cell.id], None)
-    window.reclassify([window.case.cells[1].id], window.case.cells[1].label)
+    window.review.reclassify([cell.id], other)  # reclassify, then exclude, then confirm another cell
+    window.review.reclassify([cell.id], None)
+    window.review.reclassify([window.case.cells[1].id], window.case.cells[1].label)
     assert window.case.cells[1].status == "reviewed"
     for _ in range(3):
         qtbot.keyClick(window.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -121,8 +121,8 @@ def test_undo_and_redo_restore_label_status_and_differential_and_are_audited(qtb
 
 def test_undo_cannot_change_a_signed_case(qtbot, tmp_path):
     window = loaded_window(qtbot, tmp_path / "cells", 2, 32)
-    window.reclassify([window.case.cells[0].id], None)
-    assert window.sign_out(signer(window), "two cells of a test")
+    window.review.reclassify([window.case.cells[0].id], None)
+    assert window.cases.sign_out(signer(window), "two cells of a test")
     assert not window.undo_stack.canUndo()
     window.undo_stack.undo()
     assert window.case.cells[0].label is None
@@ -133,14 +133,14 @@ def test_confirm_page_accepts_the_cells_shown_in_a_class_column_only(qtbot, tmp_
     window.tabs.setCurrentWidget(window.gallery)
     window.activateWindow()
     first_unsure = window.gallery.cell_ids(REVIEW_GROUP)[0]
-    window.select_cell(first_unsure)
+    window.review.select_cell(first_unsure)
     qtbot.keyClick(window.gallery.columns[REVIEW_GROUP], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert all(c.status == "auto" for c in window.case.cells)  # never the Needs review column
 
     group = next(g for g in window.classes if window.gallery.cell_ids(g))
     column = window.gallery.columns[group]
     shown = window.gallery.visible_cell_ids(group)
-    window.select_cell(shown[0])
+    window.review.select_cell(shown[0])
     column.setFocus()
     qtbot.keyClick(column, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     accepted = {c.id for c in window.case.cells if c.status == "accepted"}
@@ -182,9 +182,9 @@ def test_z_shows_the_current_cell_at_its_original_size(qtbot, tmp_path):
     window = loaded_window(qtbot, tmp_path / "cells", 2, 150)
     window.activateWindow()
     window.table.setFocus()
-    window.select_cell(window.case.cells[0].id)
+    window.review.select_cell(window.case.cells[0].id)
     qtbot.keyClick(window.table, Qt.Key.Key_Z)
-    dialog = window.zoom_dialog
+    dialog = window.review.zoom_dialog
     assert dialog.image.pixmap().width() == 150
     dialog.show_at(2)
     assert dialog.image.pixmap().width() == 300
@@ -255,7 +255,7 @@ def test_confirm_page_never_takes_cells_scrolled_out_of_sight(qtbot, tmp_path):
         rect = column.visualRect(column.model().index(row, 0))
         if column.model().index(row, 0).data(CELL_ID_ROLE) in shown:
             assert viewport.contains(rect)  # wholly on screen, never a half-hidden row
-    window.select_cell(window.gallery.cell_ids(far)[0])  # brings the column into view
+    window.review.select_cell(window.gallery.cell_ids(far)[0])  # brings the column into view
     assert window.gallery.visible_cell_ids(far)
 
 
@@ -263,11 +263,11 @@ def test_window_exports_say_which_calls_need_review_and_sign_out_waits_for_a_bat
     import json
 
     window = loaded_window(qtbot, tmp_path / "cells", 6, 32)
-    window.export("json", tmp_path / "c.json")
+    window.cases.export("json", tmp_path / "c.json")
     cells = json.loads((tmp_path / "c.json").read_text())["cells"]
     waiting = {c.path for c in window.case.cells if c.needs_review(window.review_threshold)}
     assert waiting and {c["path"] for c in cells if c["needs_review"]} == waiting
     window.batch.task = object()  # a batch still running
-    assert not window.sign_out(signer(window), "test") and not window.case.locked
+    assert not window.cases.sign_out(signer(window), "test") and not window.case.locked
     assert "waits for the batch" in window.banner.text()
     window.batch.task = None

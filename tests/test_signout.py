@@ -67,7 +67,7 @@ def test_refused_while_calls_are_unverified_and_the_count_is_short(qtbot, tmp_pa
     window = loaded_window(qtbot, tmp_path, 3)
     shown = answer_check_with(monkeypatch, "Cancel")
     answer_prompts(monkeypatch, "x")
-    window.ask_sign_out()
+    window.cases.ask_sign_out()
     assert not window.case.locked
     assert "3 model call(s) not verified" in shown[0] and "3 of 100 white cells counted" in shown[0]
     with pytest.raises(SignOutRefused):  # the store refuses too, whoever calls it
@@ -77,7 +77,7 @@ def test_refused_while_calls_are_unverified_and_the_count_is_short(qtbot, tmp_pa
 def test_the_check_jumps_to_the_first_cell_waiting_for_review(qtbot, tmp_path, monkeypatch):
     window = loaded_window(qtbot, tmp_path, 4, confidence=0.5)  # all four in Needs review
     answer_check_with(monkeypatch, "Go to the first cell to verify")
-    window.ask_sign_out()
+    window.cases.ask_sign_out()
     assert not window.case.locked and window.tabs.currentWidget() is window.gallery
     assert window.current_cell_id == window.gallery.cell_ids(REVIEW_GROUP)[0]
 
@@ -86,13 +86,13 @@ def test_allowed_once_every_call_is_verified_and_the_target_reached(qtbot, tmp_p
     window = loaded_window(qtbot, tmp_path, 100)
     shown = answer_check_with(monkeypatch, "Cancel")
     for cell in window.case.cells[:99]:
-        window.reclassify([cell.id], cell.label)  # confirmed by a person
+        window.review.reclassify([cell.id], cell.label)  # confirmed by a person
     sign_as(monkeypatch, window)
-    window.ask_sign_out()
+    window.cases.ask_sign_out()
     assert not window.case.locked and "1 model call(s) not verified" in shown[-1]
-    window.reclassify([window.case.cells[99].id], window.case.cells[99].label)
+    window.review.reclassify([window.case.cells[99].id], window.case.cells[99].label)
     said = sign_as(monkeypatch, window, wrong_first=True)
-    window.ask_sign_out()
+    window.cases.ask_sign_out()
     assert said == ["wrong user ID or password", ""]  # the wrong password was refused, the right one signed
     info = window.case.info
     assert window.case.locked and (info.signed_by, info.signer_id) == ("Ana Tech", "ana")
@@ -105,16 +105,16 @@ def test_incomplete_sign_out_needs_a_reason_and_the_report_says_so(qtbot, tmp_pa
     window = loaded_window(qtbot, tmp_path, 3)
     answer_check_with(monkeypatch, "Sign out incomplete…")
     answer_prompts(monkeypatch, "   ")  # no reason typed: nothing happens
-    window.ask_sign_out()
+    window.cases.ask_sign_out()
     assert not window.case.locked
     answer_prompts(monkeypatch, "haemolysed sample, only 3 cells")
     sign_as(monkeypatch, window)
-    window.ask_sign_out()
+    window.cases.ask_sign_out()
     assert window.case.locked and window.case.info.incomplete_reason == "haemolysed sample, only 3 cells"
     last = window.case.audit()[-1]
     assert last.action == "sign-out (reviewed and released) incomplete: haemolysed sample, only 3 cells"
     assert last.who == "Ana Tech (ana)"
-    window.export("pdf", tmp_path / "case.pdf")
+    window.cases.export("pdf", tmp_path / "case.pdf")
     pages = pypdf.PdfReader(tmp_path / "case.pdf").pages
     text = unicodedata.normalize("NFKC", " ".join(" ".join(p.extract_text() for p in pages).split()))  # ligatures
     assert "INCOMPLETE" in text and "haemolysed sample, only 3 cells" in text

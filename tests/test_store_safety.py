@@ -29,7 +29,7 @@ def test_a_damaged_store_is_moved_aside_and_the_window_opens_with_a_new_one(qtbo
     assert window.integrity_banner.isVisible() and "was damaged" in window.integrity_banner.text()
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("cases.sqlite.damaged-")]
     assert len(kept) == 1 and kept[0].read_bytes() == content  # kept for investigation, byte for byte
-    assert window.new_case() is not None and window.store.case_infos()  # the new store works
+    assert window.cases.new_case() is not None and window.store.case_infos()  # the new store works
 
 
 def test_a_page_damaged_inside_a_real_store_is_found(tmp_path):
@@ -49,12 +49,12 @@ def test_a_page_damaged_inside_a_real_store_is_found(tmp_path):
 def test_a_daily_copy_is_made_and_restored(qtbot, tmp_path):
     path = tmp_path / "cases.sqlite"
     window = make_window(qtbot, FakeClassifier(), store_path=path)
-    first = window.new_case()
+    first = window.cases.new_case()
     first.update_details(sample_id="KEEP", who="Ana")
     window.backup_thread.join(10)
     copy = daily_backup(path, tmp_path / "backups", today=dt.date(2026, 12, 4))  # tomorrow's copy holds KEEP
     assert backups(tmp_path / "backups")[0].name == "cases-2026-12-04.sqlite"
-    window.new_case().update_details(sample_id="LATER", who="Ana")
+    window.cases.new_case().update_details(sample_id="LATER", who="Ana")
     restore_backup(window, copy)
     assert window.store.case_infos()[0].sample_id == "KEEP"
     assert "Restored cases-2026-12-04.sqlite" in window.banner.text()

@@ -26,7 +26,7 @@ def test_a_key_on_a_locked_database_is_kept_shown_and_saved_by_retry(qtbot, tmp_
     first = window.case.cells[0].id
     window.activateWindow()
     window.table.setFocus()
-    window.select_cell(first)
+    window.review.select_cell(first)
     other = lock(path)
     qtbot.keyClick(window.table, Qt.Key.Key_4)  # lymphocyte, while the database is locked
     assert window.unsaved.bar.isVisible() and "NOT SAVED: 1 change(s)" in window.unsaved.message.text()
@@ -45,7 +45,7 @@ def test_batch_results_arriving_while_the_database_is_locked_are_kept(qtbot, tmp
     path = tmp_path / "cases.sqlite"
     window = make_window(qtbot, FakeClassifier(), store_path=path)
     window.store.db.execute("PRAGMA busy_timeout=100")
-    window.new_case()
+    window.cases.new_case()
     other = lock(path)
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):  # the batch finishes (no endless progress)
         drop(window, solid_images(tmp_path / "cells", 5))

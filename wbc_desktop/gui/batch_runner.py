@@ -47,7 +47,7 @@ class BatchRunner(QObject):
         if w.classifier is None or self.task is not None:
             self.pending_inputs.extend(paths)  # runs when the model is ready / the batch is done
             return
-        if (w.case is None or w.case.locked) and w.new_case() is None:
+        if (w.case is None or w.case.locked) and w.cases.new_case() is None:
             return  # the banner says why no case could be made; nothing was started
         if not w.case.info.model:
             w.unsaved.attempt("the model's name in the case", partial(w.case.set_model, w.model_info()))
@@ -124,7 +124,7 @@ class BatchRunner(QObject):
         cells = w.case.add_results(rows)
         w.cells_model.cells_added(cells, pixmaps)
         if w.current_cell_id is None:
-            w.select_cell(cells[0].id)
+            w.review.select_cell(cells[0].id)
         return cells
 
     def add_problems(self, problems: list[tuple[str, str]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,9 +39,9 @@ from wbc_desktop.gui.widgets.cell_detail import CellDetail
 from wbc_desktop.gui.widgets.differential_panel import DifferentialPanel
 from wbc_desktop.gui.widgets.gallery import Gallery
 from wbc_desktop.gui.window_batch import BatchActions
-from wbc_desktop.gui.window_cases import CaseActions
+from wbc_desktop.gui.window_cases import CaseController
 from wbc_desktop.gui.window_lab import LabAdapter
-from wbc_desktop.gui.window_review import ReviewActions
+from wbc_desktop.gui.window_review import ReviewController
 from wbc_desktop.gui.worker import ModelLoadTask
 from wbc_desktop.paths import user_data_dir
 
@@ -55,7 +55,7 @@ def fitting_size(width: int, height: int) -> QSize:
     return QSize(min(width, free.width()), min(height, free.height() - 40))  # room for the title bar
 
 
-class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
+class MainWindow(BatchActions, QMainWindow):
     model_ready = Signal()
     model_failed = Signal(str)
     batch_finished = Signal(bool)  # cancelled
@@ -75,14 +75,14 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.store, self.store_notice = open_store(store_path or user_data_dir() / "cases.sqlite")
         self.accounts = Accounts(self.store.db)  # signing accounts live in the same file as the cases they sign
         self.case: Case | None = None
-        self.case_lock: QLockFile | None = None  # this window's hold on the open case (window_cases)
         self.current_cell_id: int | None = None  # the one cell keys act on, highlighted wherever it is shown
-        self._syncing_current = False  # select_cell is moving the views' highlights (ignore their signals)
         self.closing = False
         self.domain_scores: list[float] = []
         self.model_dir: Path | None = None
         self.undo_stack = QUndoStack(self)  # a person's changes to cells in this case (Edit › Undo, Ctrl+Z)
         self.unsaved = UnsavedChanges(self)  # writes that failed, kept until saved (a red bar with Retry)
+        self.cases = CaseController(self)  # the case's life: new, resume, sign-out, amend, export, audit
+        self.review = ReviewController(self)  # the current cell and what keys do to it
         self.lab = LabAdapter(self)  # other labs: the out-of-domain banner, Adapt to my lab
         self.lis = LisSender(user_data_dir() / "lis", self.pool, self)  # signed results to the LIS (HL7)
         self.batch = BatchRunner(self)  # classification batches: worker, drain, progress, cancel
@@ -95,7 +95,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
             self.integrity_banner.setVisible(True)
         self.backup_thread = threading.Thread(target=backup_today, args=(self.store.path,), daemon=True)
         self.backup_thread.start()
-        self._offer_resume()
+        self.cases._offer_resume()
         if load_model:
             self.load_model(model_dir)
 
@@ -105,9 +105,9 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.cells_model.column_classes = self.classes
         self.case_bar = CaseBar()
         self.case_bar.operator.setText(self.settings.operator)
-        self.case_bar.details_changed.connect(self._details_changed)
-        self.case_bar.sign_out_requested.connect(self.ask_sign_out)
-        self.case_bar.collected_changed.connect(self._collected_changed)
+        self.case_bar.details_changed.connect(self.cases._details_changed)
+        self.case_bar.sign_out_requested.connect(self.cases.ask_sign_out)
+        self.case_bar.collected_changed.connect(self.cases._collected_changed)
 
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
@@ -119,7 +119,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.integrity_banner.setStyleSheet(style.ALARM_BANNER)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setVisible(False)
-        self.resume_button.clicked.connect(self._resume_offered)
+        self.resume_button.clicked.connect(self.cases._resume_offered)
 
         self.table = QTableView()
         self.table.setModel(self.cells_model)
@@ -130,17 +130,17 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.table.setColumnWidth(0, 320)
         self.table.setDragEnabled(False)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.customContextMenuRequested.connect(lambda pos: self._context_menu(self.table, pos))
-        self.table.selectionModel().currentChanged.connect(self._current_changed)
+        self.table.customContextMenuRequested.connect(lambda pos: self.review._context_menu(self.table, pos))
+        self.table.selectionModel().currentChanged.connect(self.review._current_changed)
 
         self.gallery = Gallery(self.cells_model, self.classes)
-        self.gallery.reclassify_requested.connect(self.reclassify)
-        self.gallery.one_class.toggled.connect(self.one_class_toggled)
+        self.gallery.reclassify_requested.connect(self.review.reclassify)
+        self.gallery.one_class.toggled.connect(self.review.one_class_toggled)
         for column in self.gallery.columns.values():
-            column.selectionModel().currentChanged.connect(self._current_changed)
-            column.clicked.connect(self._cell_clicked)
+            column.selectionModel().currentChanged.connect(self.review._current_changed)
+            column.clicked.connect(self.review._cell_clicked)
             column.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-            column.customContextMenuRequested.connect(lambda pos, c=column: self._context_menu(c, pos))
+            column.customContextMenuRequested.connect(lambda pos, c=column: self.review._context_menu(c, pos))
 
         self.problems = QListWidget()
         self.tabs = QTabWidget()
@@ -149,11 +149,11 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.tabs.addTab(self.problems, "Problems (0)")
 
         self.detail = CellDetail()
-        self.detail.field.box_clicked.connect(self.select_cell)
-        self.detail.field.box_drawn.connect(self.add_drawn_box)
-        self.detail.delete_box.clicked.connect(lambda: self.label_current(None, advance=False))
+        self.detail.field.box_clicked.connect(self.review.select_cell)
+        self.detail.field.box_drawn.connect(self.review.add_drawn_box)
+        self.detail.delete_box.clicked.connect(lambda: self.review.label_current(None, advance=False))
         self.differential_panel = DifferentialPanel()
-        self.differential_panel.wbc_count_changed.connect(self._wbc_count_changed)
+        self.differential_panel.wbc_count_changed.connect(self.cases._wbc_count_changed)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.detail)
         # The differential scrolls inside its part of the window rather than making the window taller than a
@@ -206,13 +206,13 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.recent_menu = file_menu.addMenu("&Recent folders")
         self._fill_recent()
         file_menu.addSeparator()
-        self._action(file_menu, "&New case", self.new_case, QKeySequence.StandardKey.New)
-        self._action(file_menu, "Open &case…", self.choose_case_dialog)
+        self._action(file_menu, "&New case", self.cases.new_case, QKeySequence.StandardKey.New)
+        self._action(file_menu, "Open &case…", self.cases.choose_case_dialog)
         file_menu.addSeparator()
-        self._action(file_menu, "Export &CSV…", lambda: self.export_dialog("csv"))
-        self._action(file_menu, "Export &JSON…", lambda: self.export_dialog("json"))
-        self._action(file_menu, "Export &PDF report…", lambda: self.export_dialog("pdf"), "Ctrl+P")
-        self._action(file_menu, "Send to &LIS (HL7)", self.send_to_lis)
+        self._action(file_menu, "Export &CSV…", lambda: self.cases.export_dialog("csv"))
+        self._action(file_menu, "Export &JSON…", lambda: self.cases.export_dialog("json"))
+        self._action(file_menu, "Export &PDF report…", lambda: self.cases.export_dialog("pdf"), "Ctrl+P")
+        self._action(file_menu, "Send to &LIS (HL7)", self.cases.send_to_lis)
         self._action(file_menu, "&Retry sending to LIS", lambda: self.lis.deliver(self.settings))
         file_menu.addSeparator()
         self._action(file_menu, "Restore &backup…", lambda: restore_backup_dialog(self))
@@ -225,16 +225,16 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         edit_menu.addActions([undo, redo])
         edit_menu.addSeparator()
         self.confirm_page_action = self._action(
-            edit_menu, "Confirm the cells shown in this &column", self.confirm_page, "Ctrl+Return"
+            edit_menu, "Confirm the cells shown in this &column", self.review.confirm_page, "Ctrl+Return"
         )
-        self._action(edit_menu, "&Next column", lambda: self.next_column(1), "Ctrl+PgDown")
-        self._action(edit_menu, "&Previous column", lambda: self.next_column(-1), "Ctrl+PgUp")
+        self._action(edit_menu, "&Next column", lambda: self.review.next_column(1), "Ctrl+PgDown")
+        self._action(edit_menu, "&Previous column", lambda: self.review.next_column(-1), "Ctrl+PgUp")
         self.undo_action, self.redo_action = undo, redo
         case_menu = self.menuBar().addMenu("&Case")
-        self._action(case_menu, "&Sign out…", self.ask_sign_out)
-        self._action(case_menu, "&Amend signed report…", self.amend_dialog)
-        self._action(case_menu, "New signing &account…", self.add_account_dialog)
-        self._action(case_menu, "&Audit trail…", self.show_audit)
+        self._action(case_menu, "&Sign out…", self.cases.ask_sign_out)
+        self._action(case_menu, "&Amend signed report…", self.cases.amend_dialog)
+        self._action(case_menu, "New signing &account…", self.cases.add_account_dialog)
+        self._action(case_menu, "&Audit trail…", self.cases.show_audit)
         settings_menu = self.menuBar().addMenu("&Settings")
         self._action(settings_menu, "&Preferences…", self.open_settings)
         self._action(settings_menu, "&Adapt to my lab…", self.lab.adapt_to_lab)
@@ -255,10 +255,10 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         Bound to the cell views only, so typing a sample ID or a WBC count never reclassifies a cell.
         """
         self.shortcuts: list[QShortcut] = []
-        bindings = [(key, lambda k=key: self._key_label(k)) for key in DEFAULT_KEY_MAP]
-        bindings += [(key, lambda: self.label_current(None)) for key in ("0", "X")]
-        bindings += [(key, self.confirm_current) for key in ("Return", "Enter", "Space")]
-        bindings += [("Z", self.zoom_current)]
+        bindings = [(key, lambda k=key: self.review._key_label(k)) for key in DEFAULT_KEY_MAP]
+        bindings += [(key, lambda: self.review.label_current(None)) for key in ("0", "X")]
+        bindings += [(key, self.review.confirm_current) for key in ("Return", "Enter", "Space")]
+        bindings += [("Z", self.review.zoom_current)]
         for key, slot in bindings:
             shortcut = QShortcut(QKeySequence(key), self.tabs)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -348,7 +348,7 @@ class MainWindow(CaseActions, BatchActions, ReviewActions, QMainWindow):
         self.lab.cancel()
         self.batch.wait(5.0)
         self.pool.waitForDone(5000)
-        if self.case_lock is not None:
-            self.case_lock.unlock()
+        if self.cases.case_lock is not None:
+            self.cases.case_lock.unlock()
         self.store.close()
         super().closeEvent(event)

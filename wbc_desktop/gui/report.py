@@ -144,8 +144,8 @@ def record_anchor(case: Case) -> str:
     info = case.info
     head = html.escape(case.store.head(case.id))
     if info.content_hash:
-        return f"Record seal {html.escape(info.content_hash)} · sign-out audit entry {head}"
-    return f"Audit trail head {head} (preliminary: changes after this report extend it)"
+        return f"Record seal <tt>{html.escape(info.content_hash)}</tt> · sign-out audit entry <tt>{head}</tt>"
+    return f"Audit trail head <tt>{head}</tt> (preliminary: changes after this report extend it)"
 
 
 def non_wbc_html(differential: Differential) -> str:

@@ -55,7 +55,7 @@ def restore_backup_dialog(window) -> None:
 def restore_backup(window, backup: Path) -> None:
     """Put a daily copy in place of the store; the current one is moved aside, never deleted."""
     window.cancel()
-    window.set_case(None)
+    window.cases.set_case(None)
     path = window.store.path
     window.store.close()
     try:

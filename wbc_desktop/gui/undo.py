@@ -31,7 +31,7 @@ class LabelCommand(QUndoCommand):
         self._apply(self.after, "redo")
 
     def _restore(self, cell_id: int, label: str | None, status: str, action: str) -> int:
-        self.case.restore(cell_id, label, status, self.window.who, action)
+        self.case.restore(cell_id, label, status, self.window.cases.who, action)
         self.window.cells_model.cell_changed(cell_id)
         return cell_id
 
@@ -41,5 +41,5 @@ class LabelCommand(QUndoCommand):
                 f"{action} of cell {cell_id}", partial(self._restore, cell_id, label, status, action)
             )
         self.window.gallery.invalidate()
-        self.window.select_cell(next(iter(states)))
+        self.window.review.select_cell(next(iter(states)))
         self.window.refresh_differential()
