@@ -168,3 +168,30 @@ def test_no_import_circles():
 def test_the_circle_finder_finds_a_circle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert import_circles(graph) == [["a", "b", "c"]]
+
+
+def non_qt_bases(path: Path) -> dict[str, list[str]]:
+    """Each class of a file with the bases it names that are not Qt classes (Q…) or object."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name: [ast.unparse(base) for base in node.bases if not ast.unparse(base).split(".")[-1].startswith("Q")]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+def test_no_gui_class_mixes_in_more_than_one_non_qt_base():
+    """The window contains its parts (napari's Window contains its viewer); it does not inherit them."""
+    mixed = [
+        f"{path.relative_to(PACKAGE)}: {name}({', '.join(bases)})"
+        for path in (PACKAGE / "gui").rglob("*.py")
+        for name, bases in non_qt_bases(path).items()
+        if len(bases) > 1
+    ]
+    assert mixed == []
+
+
+def test_the_mixin_check_sees_a_mixin(tmp_path):
+    source = tmp_path / "window.py"
+    source.write_text("class Window(CaseActions, BatchActions, QMainWindow):\n    pass\n")
+    assert non_qt_bases(source) == {"Window": ["CaseActions", "BatchActions"]}

@@ -32,7 +32,7 @@ def make_window(qtbot, classifier=None, store_path=None) -> MainWindow:
         with qtbot.waitSignal(window.model_ready, timeout=30_000):
             pass
     else:
-        window._model_loaded(classifier)
+        window.use_classifier(classifier)
     return window
 
 

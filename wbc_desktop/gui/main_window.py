@@ -6,14 +6,13 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut, QUndoStack
+from PySide6.QtGui import QGuiApplication, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -27,20 +26,22 @@ from PySide6.QtWidgets import (
 
 from wbc_desktop.accounts.store import Accounts
 from wbc_desktop.core.case import Case
-from wbc_desktop.core.classes import ALL_CLASSES, DEFAULT_KEY_MAP
+from wbc_desktop.core.classes import ALL_CLASSES
+from wbc_desktop.core.differential import summarize
 from wbc_desktop.gui import settings_store, style
 from wbc_desktop.gui.batch_runner import BatchRunner
 from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
-from wbc_desktop.gui.store_actions import backup_today, open_store, restore_backup_dialog
+from wbc_desktop.gui.store_actions import backup_today, open_store
+from wbc_desktop.gui.thumbnails import ThumbnailTask
 from wbc_desktop.gui.unsaved import UnsavedChanges
 from wbc_desktop.gui.widgets.case_bar import CaseBar
 from wbc_desktop.gui.widgets.cell_detail import CellDetail
 from wbc_desktop.gui.widgets.differential_panel import DifferentialPanel
 from wbc_desktop.gui.widgets.gallery import Gallery
-from wbc_desktop.gui.window_batch import BatchActions
 from wbc_desktop.gui.window_cases import CaseController
 from wbc_desktop.gui.window_lab import LabAdapter
+from wbc_desktop.gui.window_menus import build_menus, build_shortcuts, fill_recent
 from wbc_desktop.gui.window_review import ReviewController
 from wbc_desktop.gui.worker import ModelLoadTask
 from wbc_desktop.paths import user_data_dir
@@ -55,7 +56,7 @@ def fitting_size(width: int, height: int) -> QSize:
     return QSize(min(width, free.width()), min(height, free.height() - 40))  # room for the title bar
 
 
-class MainWindow(BatchActions, QMainWindow):
+class MainWindow(QMainWindow):
     model_ready = Signal()
     model_failed = Signal(str)
     batch_finished = Signal(bool)  # cancelled
@@ -195,75 +196,61 @@ class MainWindow(BatchActions, QMainWindow):
         layout.addLayout(banner_row)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
-        self._build_menus()
-        self._build_shortcuts()
+        self.recent_menu = build_menus(self)
+        self.shortcuts = build_shortcuts(self)
         self.refresh_differential()
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "Open &images…", self.open_images_dialog, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
-        self.recent_menu = file_menu.addMenu("&Recent folders")
-        self._fill_recent()
-        file_menu.addSeparator()
-        self._action(file_menu, "&New case", self.cases.new_case, QKeySequence.StandardKey.New)
-        self._action(file_menu, "Open &case…", self.cases.choose_case_dialog)
-        file_menu.addSeparator()
-        self._action(file_menu, "Export &CSV…", lambda: self.cases.export_dialog("csv"))
-        self._action(file_menu, "Export &JSON…", lambda: self.cases.export_dialog("json"))
-        self._action(file_menu, "Export &PDF report…", lambda: self.cases.export_dialog("pdf"), "Ctrl+P")
-        self._action(file_menu, "Send to &LIS (HL7)", self.cases.send_to_lis)
-        self._action(file_menu, "&Retry sending to LIS", lambda: self.lis.deliver(self.settings))
-        file_menu.addSeparator()
-        self._action(file_menu, "Restore &backup…", lambda: restore_backup_dialog(self))
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        edit_menu = self.menuBar().addMenu("&Edit")
-        undo = self.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = self.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
-        edit_menu.addActions([undo, redo])
-        edit_menu.addSeparator()
-        self.confirm_page_action = self._action(
-            edit_menu, "Confirm the cells shown in this &column", self.review.confirm_page, "Ctrl+Return"
+    # --- images in, results shown --------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.classify_paths(paths)
+
+    def classify_paths(self, paths: list[str]) -> None:
+        """Add images to the current case (a new case if none or signed); runs in the background."""
+        for path in paths:
+            if Path(path).is_dir():
+                settings_store.remember_folder(str(Path(path).resolve()))
+        fill_recent(self)
+        if self.model_error is not None:
+            self.show_banner(f"The model cannot be used: {self.model_error}")
+            return
+        self.batch.start(paths)
+
+    def update_problem_tab(self) -> None:
+        self.tabs.setTabText(2, f"Problems ({self.problems.count()})")
+
+    def cancel(self) -> None:
+        """Stop the running batch at once; what was classified so far stays in the case (BatchRunner.cancel)."""
+        self.batch.cancel()
+
+    def refresh_differential(self) -> None:
+        if self.case is None:
+            differential = summarize([], reference_ranges=self.settings.reference_ranges)
+            review, needs = {}, 0
+        else:
+            differential = self.case.differential(self.classes, self.settings.reference_ranges)
+            review = self.case.review_counts()
+            needs = sum(cell.needs_review(self.review_threshold) for cell in self.case.cells)
+        self.differential_panel.show_differential(differential, review, needs)
+        self.gallery.refresh_headers()
+        self.differential_updated.emit()
+
+    def load_thumbnails_later(self) -> None:
+        """Resumed cases have no thumbnails in memory: make them in the background."""
+        if self.case is None or not self.case.cells:
+            return
+        task = ThumbnailTask([(cell.id, cell.path) for cell in self.case.cells])
+        task.signals.thumbnail.connect(
+            lambda cell_id, image: self.cells_model.set_thumbnail(cell_id, QPixmap.fromImage(image))
         )
-        self._action(edit_menu, "&Next column", lambda: self.review.next_column(1), "Ctrl+PgDown")
-        self._action(edit_menu, "&Previous column", lambda: self.review.next_column(-1), "Ctrl+PgUp")
-        self.undo_action, self.redo_action = undo, redo
-        case_menu = self.menuBar().addMenu("&Case")
-        self._action(case_menu, "&Sign out…", self.cases.ask_sign_out)
-        self._action(case_menu, "&Amend signed report…", self.cases.amend_dialog)
-        self._action(case_menu, "New signing &account…", self.cases.add_account_dialog)
-        self._action(case_menu, "&Audit trail…", self.cases.show_audit)
-        settings_menu = self.menuBar().addMenu("&Settings")
-        self._action(settings_menu, "&Preferences…", self.open_settings)
-        self._action(settings_menu, "&Adapt to my lab…", self.lab.adapt_to_lab)
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&About WBC Desktop", self.show_about)
-
-    def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_shortcuts(self) -> None:
-        """Keyboard review: 1-8 classes (key map), 0 or X exclude, Enter/Space confirm.
-
-        Bound to the cell views only, so typing a sample ID or a WBC count never reclassifies a cell.
-        """
-        self.shortcuts: list[QShortcut] = []
-        bindings = [(key, lambda k=key: self.review._key_label(k)) for key in DEFAULT_KEY_MAP]
-        bindings += [(key, lambda: self.review.label_current(None)) for key in ("0", "X")]
-        bindings += [(key, self.review.confirm_current) for key in ("Return", "Enter", "Space")]
-        bindings += [("Z", self.review.zoom_current)]
-        for key, slot in bindings:
-            shortcut = QShortcut(QKeySequence(key), self.tabs)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
-            self.shortcuts.append(shortcut)
+        self._thumbnail_task = task
+        self.pool.start(task)
 
     # --- model ---------------------------------------------------------------------------------------------
     def load_model(self, model_dir: Path | None = None) -> None:
@@ -273,13 +260,14 @@ class MainWindow(BatchActions, QMainWindow):
         profile = profiles_dir() / self.settings.profile if self.settings.profile else None
         self.model_status.setText("Loading model…")
         task = ModelLoadTask(model_dir, profile)
-        task.signals.loaded.connect(self._model_loaded)
+        task.signals.loaded.connect(self.use_classifier)
         task.signals.failed.connect(self._model_failed)
         task.signals.profile_refused.connect(self._profile_refused)
         self._model_task = task
         self.pool.start(task)
 
-    def _model_loaded(self, classifier) -> None:
+    def use_classifier(self, classifier) -> None:
+        """Make ``classifier`` the one that classifies (the model loader calls this when the model is ready)."""
         self.classifier = classifier
         self.model_error = None
         self.cells_model.set_threshold(self.review_threshold)

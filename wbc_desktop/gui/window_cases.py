@@ -87,7 +87,7 @@ class CaseController(QObject):
         self.window.update_problem_tab()
         self.window.detail.clear()
         self.window.refresh_differential()
-        self.window._load_thumbnails_later()
+        self.window.load_thumbnails_later()
         self.window.integrity_banner.setVisible(False)
         if case is not None:
             self.check_integrity(case)

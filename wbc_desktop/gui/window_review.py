@@ -179,7 +179,7 @@ class ReviewController(QObject):
         self.zoom_dialog = ZoomDialog(pixels, Path(cell.path).name, self.window)
         self.zoom_dialog.open()
 
-    def _key_label(self, key: str) -> None:
+    def key_label(self, key: str) -> None:
         label = self.window.settings.key_map.get(key)
         if label in self.window.classes or label in CATEGORIES:
             self.label_current(label)
