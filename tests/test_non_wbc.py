@@ -16,6 +16,7 @@ from wbc_desktop.core.classes import ALL_CLASSES, display_order, is_wbc
 from wbc_desktop.core.differential import format_table, summarize
 from wbc_desktop.core.export import csv_text
 from wbc_desktop.core.settings import LabSettings
+from wbc_desktop.paths import profiles_dir
 
 EXTRA = FIXTURES / "pbc_extra"
 EIGHT = (
@@ -140,7 +141,6 @@ def test_a_profile_made_for_another_model_is_not_used_and_the_window_says_so(qtb
 
     from wbc_desktop.core.adapt import Head, Profile
     from wbc_desktop.gui import settings_store
-    from wbc_desktop.gui.settings_dialog import profiles_dir
     from wbc_desktop.inference.litert import LiteRTClassifier
 
     five = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")

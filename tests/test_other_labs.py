@@ -13,6 +13,7 @@ from conftest import BCCD_CROPS, FIXTURES, PBC
 from wbc_desktop.cli import main
 from wbc_desktop.core.adapt import Head, Profile, ProfileError, load_profile
 from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE
+from wbc_desktop.paths import profiles_dir
 
 MORE_BCCD = FIXTURES / "bccd_crops_more"
 
@@ -268,7 +269,6 @@ def test_packed_cells_round_trip(tmp_path):
 
 @needs_tensorflow
 def test_gui_adapt_shows_progress_and_cancel_keeps_nothing(qtbot, monkeypatch):
-    from wbc_desktop.gui.settings_dialog import profiles_dir
     from wbc_desktop.inference.profile import ProfileClassifier
 
     window = verified_window(qtbot)

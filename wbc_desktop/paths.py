@@ -46,3 +46,8 @@ def user_data_dir() -> Path:
         path = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / APP_SLUG
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def profiles_dir() -> Path:
+    """Lab profiles (each a folder with profile.json, and a fine-tuned model if any) in the user data folder."""
+    return user_data_dir() / "profiles"

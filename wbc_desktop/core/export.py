@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wbc_desktop.core.differential import Differential
+from wbc_desktop.core.status import Status
 
 
 class ExportError(Exception):
@@ -27,7 +28,7 @@ class ExportCell:
     path: str
     label: str | None  # None when excluded
     probabilities: dict[str, float]
-    status: str = "auto"  # auto | reviewed | reclassified | excluded
+    status: str = Status.AUTO  # core.status
     predicted: str | None = None  # the model's call, when a person changed it
     source: str | None = None  # the field image a detected cell was cut from
     box: list[int] | None = None
@@ -55,7 +56,7 @@ class ExportCell:
     @property
     def needs_review(self) -> bool:
         """A model call no person acted on that the review rule sends to the needs-review bin."""
-        return self.status == "auto" and self.review is not None
+        return self.status == Status.AUTO and self.review is not None
 
 
 def _default_file_mode() -> int:

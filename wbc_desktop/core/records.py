@@ -8,9 +8,15 @@ from dataclasses import dataclass
 
 from wbc_desktop.core.export import ExportCell
 from wbc_desktop.core.review import review_reason
+from wbc_desktop.core.status import Status
 
-AUTO, REVIEWED, RECLASSIFIED, EXCLUDED = "auto", "reviewed", "reclassified", "excluded"
-ACCEPTED = "accepted"  # verified with the rest of a gallery page (confirm page), not one by one
+AUTO, REVIEWED, RECLASSIFIED, EXCLUDED, ACCEPTED = (
+    Status.AUTO,
+    Status.REVIEWED,
+    Status.RECLASSIFIED,
+    Status.EXCLUDED,
+    Status.ACCEPTED,
+)
 EXCLUDE = None  # the label of an excluded cell (artifact, smudge, not a WBC)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wbc_desktop.core.classes import is_wbc
+from wbc_desktop.core.status import Status
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,6 @@ class SignOutRefused(Exception):
 
 def sign_out_check(case) -> SignOutCheck:
     """The check for a :class:`~wbc_desktop.core.case.Case` as it is now."""
-    unverified = tuple(cell.id for cell in case.cells if cell.status == "auto")
+    unverified = tuple(cell.id for cell in case.cells if cell.status == Status.AUTO)
     counted = sum(1 for cell in case.cells if cell.label is not None and is_wbc(cell.label))
     return SignOutCheck(unverified, counted, case.info.target)

@@ -44,7 +44,7 @@ from wbc_desktop.gui.window_lab import LabAdapter
 from wbc_desktop.gui.window_menus import build_menus, build_shortcuts, fill_recent
 from wbc_desktop.gui.window_review import ReviewController
 from wbc_desktop.gui.worker import ModelLoadTask
-from wbc_desktop.paths import user_data_dir
+from wbc_desktop.paths import profiles_dir, user_data_dir
 
 
 def fitting_size(width: int, height: int) -> QSize:
@@ -254,8 +254,6 @@ class MainWindow(QMainWindow):
 
     # --- model ---------------------------------------------------------------------------------------------
     def load_model(self, model_dir: Path | None = None) -> None:
-        from wbc_desktop.gui.settings_dialog import profiles_dir
-
         self.model_dir = model_dir
         profile = profiles_dir() / self.settings.profile if self.settings.profile else None
         self.model_status.setText("Loading model…")

@@ -20,6 +20,7 @@ from wbc_desktop.core.differential import Differential
 from wbc_desktop.core.export import ExportError
 from wbc_desktop.core.fields import Detection, crop_cell
 from wbc_desktop.core.images import ImageLoadError, load_image, load_preview
+from wbc_desktop.core.status import VERIFIED, Status
 from wbc_desktop.gui.worker import thumbnail_image
 
 
@@ -61,8 +62,8 @@ def report_html(
         if info.incomplete_reason
         else ""
     )
-    person = sum(review.get(key, 0) for key in ("reviewed", "reclassified", "excluded", "accepted"))
-    unreviewed = review.get("auto", 0)
+    person = sum(review.get(key, 0) for key in VERIFIED)
+    unreviewed = review.get(Status.AUTO, 0)
     what_was_reviewed = (
         f"Machine classification; {person} of {len(case.cells)} cells verified by a person "
         f"({review.get('reviewed', 0)} confirmed one by one, {review.get('accepted', 0)} accepted with their "

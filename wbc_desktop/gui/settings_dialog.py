@@ -25,12 +25,7 @@ from PySide6.QtWidgets import (
 from wbc_desktop.core.adapt import PROFILE_FILE
 from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title
 from wbc_desktop.core.settings import LabSettings
-
-
-def profiles_dir():
-    from wbc_desktop.paths import user_data_dir
-
-    return user_data_dir() / "profiles"
+from wbc_desktop.paths import profiles_dir
 
 
 def available_profiles() -> list[str]:

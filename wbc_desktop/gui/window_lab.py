@@ -8,9 +8,11 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
 from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
+from wbc_desktop.core.status import Status
 from wbc_desktop.gui.worker import AdaptTask
 from wbc_desktop.inference.manifest import KERAS_FILE
 from wbc_desktop.inference.profile import profile_is_worse
+from wbc_desktop.paths import profiles_dir
 
 MIN_CELLS_FOR_DOMAIN_WARNING = 5
 
@@ -68,7 +70,7 @@ class LabAdapter(QObject):
         paths, labels = [], []
         for info in self.window.store.case_infos():
             for cell in self.window.store.open_case(info.id).cells:
-                verified = cell.status in ("reviewed", "reclassified") and cell.label in model_classes
+                verified = cell.status in (Status.REVIEWED, Status.RECLASSIFIED) and cell.label in model_classes
                 if verified and not cell.source:
                     paths.append(Path(cell.path))
                     labels.append(cell.label)
@@ -77,8 +79,6 @@ class LabAdapter(QObject):
     def adapt_to_lab(self) -> None:
         """Fit a lab profile on the verified cells (background), then use it."""
         import datetime as dt
-
-        from wbc_desktop.gui.settings_dialog import profiles_dir
 
         base = self.window.classifier.base
         if base is None:
