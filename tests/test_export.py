@@ -7,12 +7,11 @@ import os
 
 import pytest
 
-from wbc_desktop.core import export
+from wbc_desktop.core import atomic
+from wbc_desktop.core.atomic import ExportError, atomic_write_text
 from wbc_desktop.core.differential import CLASSES, summarize
 from wbc_desktop.core.export import (
     ExportCell,
-    ExportError,
-    atomic_write_text,
     build_report,
     read_csv_cells,
     write_csv,
@@ -66,7 +65,7 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     def failing_replace(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export.os, "replace", failing_replace)
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
     with pytest.raises(ExportError, match="No space left"):
         atomic_write_text(path, "new")
     assert path.read_text() == "old"

@@ -17,9 +17,10 @@ from wbc_desktop.commands.common import (
     load_model_or_explain,
     model_info,
 )
+from wbc_desktop.core.atomic import ExportError
 from wbc_desktop.core.classes import display_order
 from wbc_desktop.core.differential import format_table, summarize
-from wbc_desktop.core.export import ExportCell, ExportError, build_report, write_csv, write_json
+from wbc_desktop.core.export import ExportCell, build_report, write_csv, write_json
 from wbc_desktop.core.images import discover
 from wbc_desktop.core.pipeline import classify_iter
 from wbc_desktop.core.review import review_reason

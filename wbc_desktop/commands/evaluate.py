@@ -21,8 +21,8 @@ from wbc_desktop.commands.common import (
     load_model_or_explain,
     model_info,
 )
+from wbc_desktop.core.atomic import atomic_write_text
 from wbc_desktop.core.domain import batch_flags
-from wbc_desktop.core.export import atomic_write_text
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary
 from wbc_desktop.core.pipeline import classify_iter

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
+from wbc_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 
 PROFILE_FILE = "profile.json"
 REPLAY_FILE = "replay_cells.npz"  # in the model store: a few of the model's training cells, as the model sees them

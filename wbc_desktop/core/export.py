@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from wbc_desktop.core.atomic import atomic_write_text
 from wbc_desktop.core.differential import Differential
 from wbc_desktop.core.status import Status
-
-
-class ExportError(Exception):
-    """An export could not be written; the message says where and why."""
 
 
 @dataclass
@@ -57,41 +51,6 @@ class ExportCell:
     def needs_review(self) -> bool:
         """A model call no person acted on that the review rule sends to the needs-review bin."""
         return self.status == Status.AUTO and self.review is not None
-
-
-def _default_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], content: bytes) -> None:
-    """Write ``content`` so that ``path`` holds either its old content or the new one, never a part."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ExportError(f"cannot write {target}: folder {folder} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as error:
-        raise ExportError(f"cannot write {target}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp creates 0600 files; give the export the mode an ordinary new file would have.
-        os.chmod(temporary, _default_file_mode())
-        os.replace(temporary, target)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise ExportError(f"cannot write {target}: {error.strerror or error}") from None
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """UTF-8; an undecodable file name inside ``text`` is written back as the bytes the file system has."""
-    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def build_report(

@@ -14,10 +14,10 @@ from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from wbc_desktop import __version__
+from wbc_desktop.core.atomic import ExportError
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
-from wbc_desktop.core.export import ExportError
 from wbc_desktop.core.fields import Detection, crop_cell
 from wbc_desktop.core.images import ImageLoadError, load_image, load_preview
 from wbc_desktop.core.status import VERIFIED, Status

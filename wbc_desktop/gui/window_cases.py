@@ -15,8 +15,9 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.accounts.store import MEANING, User
+from wbc_desktop.core.atomic import ExportError
 from wbc_desktop.core.case import Case, case_report, signed_context
-from wbc_desktop.core.export import ExportError, write_csv, write_json
+from wbc_desktop.core.export import write_csv, write_json
 from wbc_desktop.core.images import display_text
 from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.core.signout import SignOutRefused, sign_out_check

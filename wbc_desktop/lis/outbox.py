@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
+from wbc_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from wbc_desktop.lis import mllp
 from wbc_desktop.lis.hl7 import HL7Error, check_ack
 

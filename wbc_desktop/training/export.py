@@ -18,9 +18,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wbc_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import DomainModel, batch_flags, colour_statistics
-from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.images import load_image
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature

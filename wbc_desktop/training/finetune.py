@@ -29,8 +29,8 @@ import keras
 import numpy as np
 
 from wbc_desktop.core.adapt import REPLAY_FILE, Head, Profile, ProfileError, unpack_cells
+from wbc_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.canonical import model_view
-from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.images import ImageLoadError, load_image
 from wbc_desktop.core.labelled import stratified_split
 from wbc_desktop.inference.base import dihedral_views, identity_of, mean_over_views, softmax

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wbc_desktop.core.export import atomic_write_text
+from wbc_desktop.core.atomic import atomic_write_text
 
 
 def _per_class_table(report: dict) -> list[str]:

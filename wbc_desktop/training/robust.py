@@ -22,8 +22,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from wbc_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.canonical import model_view
-from wbc_desktop.core.export import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.images import load_image
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary
