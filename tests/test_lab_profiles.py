@@ -1,4 +1,4 @@
-"""Other labs: the out-of-domain warning and lab profiles (adapt)."""
+"""Lab profiles (Adapt to my lab): the CLI's adapt, the window's dialog, fine-tuning, replay cells, refusals."""
 
 from __future__ import annotations
 
@@ -12,37 +12,9 @@ from conftest import BCCD_CROPS, FIXTURES, PBC
 
 from wbc_desktop.cli import main
 from wbc_desktop.core.adapt import Head, Profile, ProfileError, load_profile
-from wbc_desktop.core.domain import OUT_OF_DOMAIN_MESSAGE
 from wbc_desktop.paths import profiles_dir
 
 MORE_BCCD = FIXTURES / "bccd_crops_more"
-
-
-@pytest.mark.model_quality
-def test_count_flags_another_labs_batch_but_not_pbc(tmp_path, capsys):
-    other, ours = tmp_path / "other.json", tmp_path / "ours.json"
-    assert main(["count", str(MORE_BCCD), "--json", str(other)]) == 0
-    assert "unlike the data" in capsys.readouterr().err
-    report = json.loads(other.read_text())
-    assert report["domain"]["flag"] is True and report["domain"]["message"] == OUT_OF_DOMAIN_MESSAGE
-    assert all("domain_score" in cell and "unusual" in cell for cell in report["cells"])
-    assert main(["count", str(PBC), "--json", str(ours)]) == 0
-    report = json.loads(ours.read_text())
-    assert report["domain"]["flag"] is False and report["domain"]["score"] < report["domain"]["threshold"]
-
-
-@pytest.mark.model_quality
-def test_gui_shows_the_other_lab_banner(qtbot):
-    from test_gui import drop, make_window
-
-    window = make_window(qtbot)
-    with qtbot.waitSignal(window.batch_finished, timeout=60_000):
-        drop(window, [PBC])
-    assert not window.banner.isVisible()
-    with qtbot.waitSignal(window.batch_finished, timeout=60_000):
-        drop(window, [MORE_BCCD])
-    assert window.banner.isVisible() and "unlike the data the model was trained on" in window.banner.text()
-    assert "classified by the stain-robust model" in window.banner.text()
 
 
 def copy_verified_cells(verified: Path) -> Path:
@@ -303,86 +275,3 @@ def test_adapt_finetune_skips_a_bad_file_and_refuses_an_unknown_class(tmp_path, 
     assert main(["adapt", str(verified), "--out", str(tmp_path / "other"), "--head", "finetune"]) == 2
     assert "not among the model's classes" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
-
-
-def _labelled_crops(folder: Path) -> tuple[list, list[str]]:
-    from wbc_desktop.core.images import load_image
-
-    paths = sorted(folder.rglob("*.jpg"))
-    return [load_image(path) for path in paths], [path.parent.name for path in paths]
-
-
-def test_foreign_cells_are_classified_by_the_stain_robust_model(classifier, pbc_images):
-    import numpy as np
-
-    from wbc_desktop.core.images import load_image
-    from wbc_desktop.inference.base import softmax
-
-    assert classifier.robust is not None, "the bundled model ships with its stain-robust model"
-    bccd, labels = _labelled_crops(BCCD_CROPS)
-    pbc = [load_image(path) for path in pbc_images]
-    probabilities, scores = classifier.analyse(bccd + pbc)
-    routed = classifier.routed(scores)
-    assert routed[: len(bccd)].mean() >= 0.9 and not routed[len(bccd) :].any()
-    foreign = np.flatnonzero(routed)
-    assert np.allclose(probabilities[foreign], classifier.robust.predict([(bccd + pbc)[i] for i in foreign]))
-    base_logits, _ = classifier.logits_and_features(pbc)
-    assert np.allclose(probabilities[len(bccd) :], softmax(base_logits, classifier.temperature))
-    # On another lab's cells the routed calls are the better ones (the bundled model alone: 0.45 on all 351).
-    classes = list(classifier.classes)
-    targets = np.array([classes.index(label) for label in labels])
-    routed_right = (probabilities[: len(bccd)].argmax(axis=1) == targets).sum()
-    base_right = (classifier.logits_and_features(bccd)[0].argmax(axis=1) == targets).sum()
-    assert routed_right > base_right
-
-
-def test_count_json_says_which_cells_the_stain_robust_model_classified(tmp_path, capsys):
-    out = tmp_path / "count.json"
-    assert main(["count", str(BCCD_CROPS / "neutrophil"), str(PBC / "neutrophil"), "--json", str(out)]) == 0
-    cells = json.loads(out.read_text())["cells"]
-    by_lab = {"bccd": [c for c in cells if "bccd" in c["path"]], "pbc": [c for c in cells if "pbc" in c["path"]]}
-    assert by_lab["bccd"] and by_lab["pbc"]
-    assert all(c.get("classified_by") == "stain-robust model" for c in by_lab["bccd"])
-    assert all(c.get("classified_by") == "bundled model" for c in by_lab["pbc"])
-
-
-def _model_store_copy(tmp_path) -> Path:
-    from wbc_desktop.paths import model_store_dir
-
-    target = tmp_path / "model"
-    shutil.copytree(model_store_dir(), target, ignore=shutil.ignore_patterns("*.keras", "*.npz", "*.png"))
-    return target
-
-
-def test_altered_stain_robust_model_is_refused(tmp_path):
-    from wbc_desktop.inference.litert import LiteRTClassifier
-    from wbc_desktop.inference.manifest import ModelError, read_manifest
-
-    folder = _model_store_copy(tmp_path)
-    robust = folder / "robust"
-    model_file = robust / read_manifest(robust).model_file
-    content = bytearray(model_file.read_bytes())
-    content[len(content) // 2] ^= 0xFF
-    model_file.write_bytes(bytes(content))
-    with pytest.raises(ModelError, match=r"stain-robust model .*does not match its manifest"):
-        LiteRTClassifier(folder)
-
-
-def test_stain_robust_model_swapped_with_its_manifest_is_refused(tmp_path):
-    from wbc_desktop.inference.litert import LiteRTClassifier
-    from wbc_desktop.inference.manifest import ModelError, read_manifest, sha256_bytes
-
-    folder = _model_store_copy(tmp_path)
-    robust = folder / "robust"
-    model_file = robust / read_manifest(robust).model_file
-    content = bytearray(model_file.read_bytes())
-    content[len(content) // 2] ^= 0x01  # a weight changed, the file still loads
-    model_file.write_bytes(bytes(content))
-    manifest = json.loads((robust / "manifest.json").read_text())
-    manifest["sha256"] = sha256_bytes(bytes(content))
-    (robust / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ModelError, match="not the one this model was shipped with"):
-        LiteRTClassifier(folder)
-    shutil.rmtree(robust)
-    with pytest.raises(ModelError, match=r"stain-robust model .*manifest not found"):
-        LiteRTClassifier(folder)
