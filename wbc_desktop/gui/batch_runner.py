@@ -52,7 +52,7 @@ class BatchRunner(QObject):
         if not w.case.info.model:
             w.unsaved.attempt("the model's name in the case", partial(w.case.set_model, w.model_info()))
         self.task = ClassifyTask(list(paths), w.classifier, mode=w.settings.mode)
-        self.task.signals.discovered.connect(self.discovered)
+        self.task.signals.started.connect(self.discovered)
         w.progress.setRange(0, 0)
         w.progress.setVisible(True)
         w.cancel_button.setVisible(True)
@@ -66,7 +66,8 @@ class BatchRunner(QObject):
             inputs, self.pending_inputs = self.pending_inputs, []
             self.start(inputs)
 
-    def discovered(self, total: int, errors: list) -> None:
+    def discovered(self, found: tuple[int, list]) -> None:
+        total, errors = found
         self.window.progress.setRange(0, max(total, 1))
         self.window.progress.setValue(0)
         self.add_problems(errors)

@@ -11,12 +11,9 @@ from PySide6.QtWidgets import QLabel
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.settings import LabSettings
 from wbc_desktop.gui import style
+from wbc_desktop.gui.worker import TaskSignals
 from wbc_desktop.lis.outbox import Destination, Outbox, Queued
 from wbc_desktop.lis.send import queue_case
-
-
-class _DeliverySignals(QObject):
-    finished = Signal(list, list)  # control IDs delivered, [Queued] still waiting
 
 
 class _DeliveryTask(QRunnable):
@@ -24,11 +21,11 @@ class _DeliveryTask(QRunnable):
 
     def __init__(self, outbox: Outbox, destination: Destination):
         super().__init__()
-        self.outbox, self.destination, self.signals = outbox, destination, _DeliverySignals()
+        self.outbox, self.destination, self.signals = outbox, destination, TaskSignals()
 
     def run(self) -> None:
         delivered, waiting = self.outbox.deliver(self.destination)
-        self.signals.finished.emit(delivered, waiting)
+        self.signals.returned.emit((delivered, waiting))  # control IDs delivered, [Queued] still waiting
 
 
 def destination_of(settings: LabSettings) -> Destination:
@@ -61,11 +58,12 @@ class LisSender(QObject):
         self.busy = True
         self.status.setText("LIS: sending…")
         task = _DeliveryTask(self.outbox, destination_of(settings))
-        task.signals.finished.connect(self._delivered)
+        task.signals.returned.connect(self._delivered)
         self._tasks.append(task)  # keep the signals object alive until it has reported
         self.pool.start(task)
 
-    def _delivered(self, delivered: list, waiting: list) -> None:
+    def _delivered(self, outcome: tuple[list, list]) -> None:
+        delivered, waiting = outcome
         self.busy = False
         self._tasks = [task for task in self._tasks if task.signals is not self.sender()]
         self.show_waiting(waiting, delivered)

@@ -246,9 +246,7 @@ class MainWindow(QMainWindow):
         if self.case is None or not self.case.cells:
             return
         task = ThumbnailTask([(cell.id, cell.path) for cell in self.case.cells])
-        task.signals.thumbnail.connect(
-            lambda cell_id, image: self.cells_model.set_thumbnail(cell_id, QPixmap.fromImage(image))
-        )
+        task.signals.yielded.connect(lambda item: self.cells_model.set_thumbnail(item[0], QPixmap.fromImage(item[1])))
         self._thumbnail_task = task
         self.pool.start(task)
 
@@ -258,9 +256,9 @@ class MainWindow(QMainWindow):
         profile = profiles_dir() / self.settings.profile if self.settings.profile else None
         self.model_status.setText("Loading model…")
         task = ModelLoadTask(model_dir, profile)
-        task.signals.loaded.connect(self.use_classifier)
-        task.signals.failed.connect(self._model_failed)
-        task.signals.profile_refused.connect(self._profile_refused)
+        task.signals.returned.connect(self.use_classifier)
+        task.signals.errored.connect(self._model_failed)
+        task.signals.warned.connect(self._profile_refused)
         self._model_task = task
         self.pool.start(task)
 

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtCore import QRunnable
 
 from wbc_desktop.core.images import ImageLoadError, load_preview
-from wbc_desktop.gui.worker import THUMBNAIL_SIZE, thumbnail_image
-
-
-class ThumbnailSignals(QObject):
-    thumbnail = Signal(int, object)  # cell id, QImage
+from wbc_desktop.gui.worker import THUMBNAIL_SIZE, TaskSignals, thumbnail_image
 
 
 class ThumbnailTask(QRunnable):
     def __init__(self, cells: list[tuple[int, str]]):
         super().__init__()
         self.cells = cells
-        self.signals = ThumbnailSignals()
+        self.signals = TaskSignals()  # yielded: (cell id, QImage)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -29,4 +25,4 @@ class ThumbnailTask(QRunnable):
                 image = thumbnail_image(load_preview(path, THUMBNAIL_SIZE * 2))
             except ImageLoadError:
                 continue
-            self.signals.thumbnail.emit(cell_id, image)
+            self.signals.yielded.emit((cell_id, image))

@@ -115,8 +115,8 @@ class LabAdapter(QObject):
         dialog.setAutoReset(False)
         dialog.canceled.connect(task.cancel)
         task.signals.progress.connect(self._adapt_progress)
-        task.signals.done.connect(self.adapted)
-        task.signals.failed.connect(self._adapt_failed)
+        task.signals.returned.connect(self.adapted)
+        task.signals.errored.connect(self._adapt_failed)
         task.signals.cancelled.connect(self._adapt_cancelled)
         self.task, self.adapt_dialog = task, dialog
         self.window.statusBar().showMessage(f"Adapting to your lab on {len(paths)} verified cells ({how})…")

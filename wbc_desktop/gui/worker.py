@@ -39,10 +39,18 @@ def thumbnail_image(array: np.ndarray, size: int = THUMBNAIL_SIZE) -> QImage:
     return QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
-class ModelLoadSignals(QObject):
-    loaded = Signal(object)
-    failed = Signal(str)
-    profile_refused = Signal(str)  # the lab profile cannot be used with this model (the bundled one loads)
+class TaskSignals(QObject):
+    """One vocabulary for every background task (superqt's worker words): ``started`` with what it found to do,
+    ``progress`` and ``yielded`` while it runs, ``warned`` for what a person should know although it went on,
+    then exactly one of ``returned`` (its result), ``errored`` (a message for the person) or ``cancelled``."""
+
+    started = Signal(object)
+    progress = Signal(str, int, int)  # stage, done, total
+    yielded = Signal(object)
+    warned = Signal(str)
+    returned = Signal(object)
+    errored = Signal(str)
+    cancelled = Signal()
 
 
 class ModelLoadTask(QRunnable):
@@ -53,7 +61,7 @@ class ModelLoadTask(QRunnable):
         super().__init__()
         self.model_dir = model_dir
         self.profile_dir = profile_dir
-        self.signals = ModelLoadSignals()
+        self.signals = TaskSignals()
 
     def run(self) -> None:
         from wbc_desktop.core.adapt import ProfileError
@@ -66,29 +74,22 @@ class ModelLoadTask(QRunnable):
         try:
             base = load_classifier(self.model_dir, num_threads=threads)
         except ModelError as error:
-            self.signals.failed.emit(str(error))
+            self.signals.errored.emit(str(error))
             return
         except Exception as error:  # anything else is still a refusal with a message
-            self.signals.failed.emit(f"the model could not be loaded: {error}")
+            self.signals.errored.emit(f"the model could not be loaded: {error}")
             return
         try:
             classifier = load_with_profile(base, self.profile_dir)
         except ProfileError as error:
             # e.g. a profile made for the previous model (five classes): the bundled model makes the calls and
             # the window says why, rather than classifying nothing until someone finds the setting
-            self.signals.profile_refused.emit(str(error))
+            self.signals.warned.emit(str(error))
             classifier = base
         except Exception as error:  # anything else is still a refusal with a message
-            self.signals.failed.emit(f"the model could not be loaded: {error}")
+            self.signals.errored.emit(f"the model could not be loaded: {error}")
             return
-        self.signals.loaded.emit(classifier)
-
-
-class AdaptSignals(QObject):
-    done = Signal(object)  # Profile
-    failed = Signal(str)
-    progress = Signal(str, int, int)  # stage, done, total
-    cancelled = Signal()
+        self.signals.returned.emit(classifier)
 
 
 class AdaptTask(QRunnable):
@@ -107,7 +108,7 @@ class AdaptTask(QRunnable):
         super().__init__()
         self.base, self.paths, self.labels, self.name, self.out = base, paths, labels, name, out
         self.fine_tune, self.fine_tune_steps = fine_tune, fine_tune_steps
-        self.signals = AdaptSignals()
+        self.signals = TaskSignals()  # returned: the Profile
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -151,9 +152,9 @@ class AdaptTask(QRunnable):
             self._emit(self.signals.cancelled)
             return
         except (ProfileError, OSError) as error:
-            self._emit(self.signals.failed, str(error))
+            self._emit(self.signals.errored, str(error))
             return
-        self._emit(self.signals.done, profile)
+        self._emit(self.signals.returned, profile)
 
     def _fine_tune_in_child(self) -> None:
         """Run :func:`wbc_desktop.training.finetune.fine_tune_job` in a spawned process, relaying its progress;
@@ -207,10 +208,6 @@ def _run_fine_tune_job(*args) -> None:
     fine_tune_job(*args)
 
 
-class ClassifySignals(QObject):
-    discovered = Signal(int, list)  # number of images, [(path, message)] discovery problems
-
-
 @dataclass(frozen=True)
 class Finished:
     """Last item on a task's queue."""
@@ -231,7 +228,7 @@ class ClassifyTask(QRunnable):
         self.inputs = inputs
         self.classifier = classifier
         self.batch_size = batch_size
-        self.signals = ClassifySignals()
+        self.signals = TaskSignals()  # started: (number of images, [(path, message)] discovery problems)
         self.results: queue.SimpleQueue = queue.SimpleQueue()
         self.total = 0
         self.started = time.monotonic()
@@ -250,7 +247,7 @@ class ClassifyTask(QRunnable):
     def _run(self) -> None:
         found = discover(self.inputs)
         self.total = len(found.images)
-        self.signals.discovered.emit(self.total, [(str(p), m) for p, m in found.errors])
+        self.signals.started.emit((self.total, [(str(p), m) for p, m in found.errors]))
         thumbnails: dict[Path, QImage] = {}
 
         def load_with_thumbnail(path: Path) -> np.ndarray:
