@@ -7,9 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from fakes import FakeClassifier
 from PySide6.QtWidgets import QDialog
-from test_gui import make_window
 from test_signout import loaded_window, sign_as
 
 from wbc_desktop.accounts.store import Accounts, SignatureError
@@ -58,8 +56,7 @@ def test_an_account_is_never_deleted_nor_its_id_changed(accounts):
         accounts.db.execute("UPDATE users SET user_id = 'eve'")
 
 
-def test_the_first_sign_out_creates_the_first_account(qtbot, tmp_path):
-    window = make_window(qtbot, FakeClassifier())
+def test_the_first_sign_out_creates_the_first_account(qtbot, window, tmp_path):
     dialog = SignatureDialog(window.accounts, window)
     qtbot.addWidget(dialog)
     assert dialog.creating and dialog.windowTitle() == "New signing account"

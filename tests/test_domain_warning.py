@@ -28,7 +28,7 @@ def test_count_flags_another_labs_batch_but_not_pbc(tmp_path, capsys):
 
 @pytest.mark.model_quality
 def test_gui_shows_the_other_lab_banner(qtbot):
-    from test_gui import drop, make_window
+    from conftest import drop, make_window
 
     window = make_window(qtbot)
     with qtbot.waitSignal(window.batch_finished, timeout=60_000):

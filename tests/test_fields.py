@@ -78,7 +78,7 @@ def test_count_json_carries_source_and_box_for_field_cells(tmp_path):
 
 
 def test_gui_field_boxes_select_delete_and_draw(qtbot):
-    from test_gui import drop, make_window
+    from conftest import drop, make_window
 
     window = make_window(qtbot, FakeClassifier())
     two = next(p for p in FIELD_IMAGES if len(voc_boxes(p.with_suffix(".xml"))) == 2)
@@ -163,7 +163,7 @@ def test_closing_and_labelling_equal_the_reference_filters_on_real_and_random_ma
 
 
 def test_new_case_clears_the_previous_field_banner_and_status(qtbot):
-    from test_gui import drop, make_window
+    from conftest import drop, make_window
 
     window = make_window(qtbot, FakeClassifier())
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):

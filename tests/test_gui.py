@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import shutil
@@ -12,64 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from badfiles import write_bad_corpus
-from conftest import PBC
+from conftest import PBC, drop, make_window, signer, solid_images
 from fakes import FakeClassifier
-from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtGui import QDropEvent
 
 from wbc_desktop.core.differential import CLASSES
 from wbc_desktop.gui.main_window import MainWindow
 from wbc_desktop.gui.models import GROUP_ROLE, REVIEW_GROUP
-
-
-def make_window(qtbot, classifier=None, store_path=None) -> MainWindow:
-    window = MainWindow(store_path=store_path, load_model=classifier is None)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    if classifier is None:
-        with qtbot.waitSignal(window.model_ready, timeout=30_000):
-            pass
-    else:
-        window.use_classifier(classifier)
-    return window
-
-
-def signer(window: MainWindow, user_id: str = "ana", name: str = "Ana Tech", password: str = "correct horse"):
-    """A signing account of the window's store (created on first use), authenticated as at sign-out."""
-    from wbc_desktop.accounts.store import SignatureError
-
-    with contextlib.suppress(SignatureError):  # it exists already
-        window.accounts.add(user_id, name, password)
-    return window.accounts.authenticate(user_id, password)
-
-
-def drop(window: MainWindow, paths: list[Path]) -> None:
-    """A real drag-enter + drop with file URLs, handed to the window's handlers (as napari's tests do:
-    QApplication only routes synthetic drops while a platform drag is in progress)."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(  # Qt's drag-enter event takes an integer point (PySide6 6.11 insists)
-        QPoint(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
-    window.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    event = QDropEvent(
-        QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
-    window.dropEvent(event)
-    assert event.isAccepted()
-
-
-def solid_images(folder: Path, count: int, size: int = 24) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"cell{i:05d}.png"
-        Image.new("RGB", (size, size), (i % 256, (i * 7) % 256, 120)).save(path)
-        paths.append(path)
-    return paths
 
 
 def test_window_shows_before_the_model_is_loaded(qtbot):
@@ -154,8 +103,7 @@ def test_exclude_key_removes_cell_from_count(qtbot):
     assert window.differential_panel.model.differential.excluded == 2
 
 
-def test_gallery_drop_between_groups_reclassifies(qtbot, tmp_path):
-    window = make_window(qtbot, FakeClassifier())
+def test_gallery_drop_between_groups_reclassifies(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, solid_images(tmp_path / "few", 6))
     cell = window.case.cells[0]
@@ -263,8 +211,7 @@ def test_case_survives_closing_and_reopening(qtbot, tmp_path):
     ]
 
 
-def test_signed_case_is_locked(qtbot, tmp_path):
-    window = make_window(qtbot, FakeClassifier())
+def test_signed_case_is_locked(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, solid_images(tmp_path / "few", 3))
     assert window.cases.sign_out(signer(window), "three cells of a test") and window.case.locked
@@ -319,8 +266,7 @@ def test_settings_persist_and_restore_defaults(qtbot):
     assert restored.review_threshold is None
 
 
-def test_audit_trail_is_a_table_that_fits_the_screen_and_filters_by_cell(qtbot, tmp_path):
-    window = make_window(qtbot, FakeClassifier())
+def test_audit_trail_is_a_table_that_fits_the_screen_and_filters_by_cell(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, solid_images(tmp_path / "cells", 60))
     for cell in window.case.cells:  # 120 entries: the old message box grew 3,000 px tall

@@ -92,7 +92,7 @@ def test_cli_json_reports_each_bad_input_and_classifies_the_rest(hostile_folder,
 
 
 def test_gui_lists_each_bad_input_and_keeps_going(qtbot, hostile_folder, monkeypatch):
-    from test_gui import drop, make_window
+    from conftest import drop, make_window
 
     blocked_scandir(monkeypatch, hostile_folder / "locked")
     window = make_window(qtbot, FakeClassifier())
@@ -113,7 +113,7 @@ def test_gui_lists_each_bad_input_and_keeps_going(qtbot, hostile_folder, monkeyp
 
 
 def test_gui_refuses_a_tampered_model_clearly(qtbot, tmp_path):
-    from test_gui import drop
+    from conftest import drop
 
     from wbc_desktop.gui.main_window import MainWindow
     from wbc_desktop.paths import model_store_dir

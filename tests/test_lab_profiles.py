@@ -85,8 +85,8 @@ def test_gui_adapt_to_my_lab_uses_verified_cells(qtbot, monkeypatch):
 
 def test_gui_keeps_the_model_when_a_profile_does_worse_on_enough_held_back_cells(qtbot, monkeypatch):
     import numpy as np
+    from conftest import make_window
     from PySide6.QtWidgets import QMessageBox
-    from test_gui import make_window
 
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[2]))
@@ -108,7 +108,7 @@ def test_gui_keeps_the_model_when_a_profile_does_worse_on_enough_held_back_cells
 
 def verified_window(qtbot):
     """The main window after the 20 PBC fixture cells were classified and each verified by the technician."""
-    from test_gui import drop, make_window
+    from conftest import drop, make_window
 
     window = make_window(qtbot)
     with qtbot.waitSignal(window.batch_finished, timeout=60_000):

@@ -8,10 +8,10 @@ import socket
 import threading
 
 import pytest
+from conftest import drop, make_window, signer, solid_images
 from fakes import FakeClassifier
 from hl7apy.mllp import AbstractHandler, MLLPServer
 from hl7apy.parser import parse_message
-from test_gui import drop, make_window, signer, solid_images
 from test_records import CLASSES, RANGES, signed_case
 
 from wbc_desktop.core.case import case_report

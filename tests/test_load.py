@@ -47,7 +47,7 @@ def test_memory_does_not_grow_with_the_number_of_images(big_folder):
 
 @pytest.mark.slow
 def test_cancel_answers_within_half_a_second_on_20000_images(qtbot, big_folder):
-    from test_gui import drop, make_window
+    from conftest import drop, make_window
 
     window = make_window(qtbot, FakeClassifier(delay=0.002))
     with qtbot.waitSignal(window.batch_finished, timeout=60_000) as finished:

@@ -111,7 +111,7 @@ def test_an_erythroblast_found_in_a_field_is_not_a_white_cell(tmp_path, capsys):
 
 def test_window_reports_nrbc_per_100_wbc_and_the_corrected_count_in_panel_and_pdf(qtbot, tmp_path):
     pypdf = pytest.importorskip("pypdf")
-    from test_gui import drop, make_window
+    from conftest import drop, make_window
 
     window = make_window(qtbot)
     with qtbot.waitSignal(window.batch_finished, timeout=60_000):
@@ -137,7 +137,7 @@ def test_window_reports_nrbc_per_100_wbc_and_the_corrected_count_in_panel_and_pd
 def test_a_profile_made_for_another_model_is_not_used_and_the_window_says_so(qtbot):
     """After an update to a model with other classes, a lab's old profile is refused by name, never mis-mapped,
     and the window still classifies with the bundled model."""
-    from test_gui import make_window
+    from conftest import make_window
 
     from wbc_desktop.core.adapt import Head, Profile
     from wbc_desktop.gui import settings_store
@@ -159,7 +159,7 @@ def test_a_profile_made_for_another_model_is_not_used_and_the_window_says_so(qtb
 def test_a_lab_category_beyond_the_models_classes_counts_where_it_belongs(qtbot, tmp_path):
     """A blast counts in the differential (its own row, shown once used); a smudge cell is reported per 100
     WBC outside it; both wait in the gallery's Other categories column; a key can stand for a category."""
-    from test_gui import drop, make_window, solid_images
+    from conftest import drop, make_window, solid_images
 
     from wbc_desktop.core.classes import CATEGORIES
     from wbc_desktop.gui.models import OTHER_GROUP

@@ -10,8 +10,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from conftest import drop, make_window, signer, solid_images
 from fakes import FakeClassifier
-from test_gui import drop, make_window, signer, solid_images
 
 from wbc_desktop.cli import main
 from wbc_desktop.core.case import case_report, signed_context

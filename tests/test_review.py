@@ -4,9 +4,9 @@ moves to the next cell of the same column."""
 from __future__ import annotations
 
 import numpy as np
+from conftest import drop, make_window, signer, solid_images
 from fakes import FakeClassifier
 from PySide6.QtCore import Qt
-from test_gui import drop, make_window, signer, solid_images
 
 from wbc_desktop.gui.models import CELL_ID_ROLE, REVIEW_GROUP
 

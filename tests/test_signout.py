@@ -7,9 +7,9 @@ import sqlite3
 import unicodedata
 
 import pytest
+from conftest import drop, make_window, signer, solid_images
 from fakes import FakeClassifier
 from PySide6.QtWidgets import QInputDialog, QMessageBox
-from test_gui import drop, make_window, signer, solid_images
 
 from wbc_desktop.core.signout import SignOutRefused
 from wbc_desktop.core.store import CaseStore

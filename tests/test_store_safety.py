@@ -9,9 +9,9 @@ import sys
 import threading
 
 import pytest
+from conftest import make_window
 from fakes import FakeClassifier
 from PySide6.QtWidgets import QMessageBox
-from test_gui import make_window
 
 from wbc_desktop.core.backup import StoreDamaged, backups, check_store, daily_backup
 from wbc_desktop.core.store import CaseStore

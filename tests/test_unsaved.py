@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from conftest import drop, make_window, solid_images
 from fakes import FakeClassifier
 from PySide6.QtCore import Qt
-from test_gui import drop, make_window, solid_images
 
 
 def lock(path) -> sqlite3.Connection:
