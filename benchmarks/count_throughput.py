@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.images import discover, load_image

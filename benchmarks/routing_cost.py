@@ -16,11 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from wbc_desktop.core.images import discover, load_image
+from wbc_desktop.inference.litert import load_classifier
 
-from wbc_desktop.core.images import discover, load_image  # noqa: E402
-from wbc_desktop.inference.litert import load_classifier  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cells_per_second(classifier, images, repeat: int, batch: int = 16) -> tuple[float, int]:

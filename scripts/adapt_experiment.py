@@ -14,18 +14,16 @@ Without the held-back check ``adapt`` also runs, so one fit per seed.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from wbc_desktop.core.adapt import fit_head
+from wbc_desktop.core.labelled import load_labelled_set
+from wbc_desktop.inference.litert import load_classifier
+from wbc_desktop.inference.profile import read_outputs
 
-from wbc_desktop.core.adapt import fit_head  # noqa: E402
-from wbc_desktop.core.labelled import load_labelled_set  # noqa: E402
-from wbc_desktop.inference.litert import load_classifier  # noqa: E402
-from wbc_desktop.inference.profile import read_outputs  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def stratified_sample(labels: list[str], size: int, seed: int) -> np.ndarray:

@@ -23,8 +23,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.pipeline import classify_iter
 from wbc_desktop.inference.litert import LiteRTClassifier

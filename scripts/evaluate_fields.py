@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from wbc_desktop.core.fields import FinderSettings, crop_cell, find_wbcs
+from wbc_desktop.core.images import load_image
 
-from wbc_desktop.core.fields import FinderSettings, crop_cell, find_wbcs  # noqa: E402
-from wbc_desktop.core.images import load_image  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def voc_boxes(path: Path, kind: str = "WBC") -> list[tuple[int, int, int, int]]:

@@ -12,24 +12,22 @@ three rows of PBC, three of the other lab.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from wbc_desktop.core.canonical import (  # noqa: E402
+from wbc_desktop.core.canonical import (
     canonical_cell,
     framed_view,
     optical_density,
     stain_strength,
 )
-from wbc_desktop.core.fields import purple_excess  # noqa: E402
-from wbc_desktop.core.images import load_image  # noqa: E402
-from wbc_desktop.core.labelled import load_labelled_set  # noqa: E402
+from wbc_desktop.core.fields import purple_excess
+from wbc_desktop.core.images import load_image
+from wbc_desktop.core.labelled import load_labelled_set
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SIZE = 128
 

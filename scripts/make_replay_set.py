@@ -10,19 +10,17 @@ doi:10.1016/j.dib.2020.105474); the model card carries the attribution.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from wbc_desktop.core.adapt import REPLAY_FILE, pack_cells
+from wbc_desktop.core.canonical import model_view
+from wbc_desktop.core.images import load_image
+from wbc_desktop.core.labelled import load_labelled_set
+from wbc_desktop.inference.manifest import read_manifest
 
-from wbc_desktop.core.adapt import REPLAY_FILE, pack_cells  # noqa: E402
-from wbc_desktop.core.canonical import model_view  # noqa: E402
-from wbc_desktop.core.images import load_image  # noqa: E402
-from wbc_desktop.core.labelled import load_labelled_set  # noqa: E402
-from wbc_desktop.inference.manifest import read_manifest  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ SQLite and committed before the call returns, so nothing a technician did is los
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -26,6 +25,7 @@ from wbc_desktop.core.records import (
     CaseInfo,
     CaseLockedError,
     Cell,
+    collection_time,
     now,
     path_to_db,
 )
@@ -364,19 +364,6 @@ class Case:
             "content_hash": info.content_hash,
             "audit_head": self.store.head(self.id),
         }
-
-
-def collection_time(text: str) -> str:
-    """A collection date/time as typed ("2026-12-03 08:30", "2026-12-03T08:30", "2026-12-03"), normalised to
-    ISO minutes; ValueError with a readable message for anything else or a time in the future."""
-    text = text.strip()
-    try:
-        moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
-    except ValueError:
-        raise ValueError(f"collection time {text!r}: write it as YYYY-MM-DD HH:MM") from None
-    if moment.replace(tzinfo=None) > dt.datetime.now() + dt.timedelta(minutes=5):
-        raise ValueError(f"collection time {text!r} is in the future")
-    return moment.isoformat(timespec="minutes" if len(text) > 10 else "auto")[: 16 if len(text) > 10 else 10]
 
 
 def _text(value) -> str | None:

@@ -119,3 +119,16 @@ class CaseInfo:
     @property
     def signed(self) -> bool:
         return self.signed_at is not None
+
+
+def collection_time(text: str) -> str:
+    """A collection date/time as typed ("2026-12-03 08:30", "2026-12-03T08:30", "2026-12-03"), normalised to
+    ISO minutes; ValueError with a readable message for anything else or a time in the future."""
+    text = text.strip()
+    try:
+        moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError(f"collection time {text!r}: write it as YYYY-MM-DD HH:MM") from None
+    if moment.replace(tzinfo=None) > dt.datetime.now() + dt.timedelta(minutes=5):
+        raise ValueError(f"collection time {text!r} is in the future")
+    return moment.isoformat(timespec="minutes" if len(text) > 10 else "auto")[: 16 if len(text) > 10 else 10]
