@@ -94,3 +94,19 @@ def test_collection_times_are_normalised(typed, stored):
 def test_unclear_or_future_collection_times_are_refused(typed):
     with pytest.raises(ValueError, match="collection time"):
         collection_time(typed)
+
+
+def test_the_session_says_who_works_and_which_threshold_holds(case, monkeypatch):
+    """The window's session, Qt-free: the case's operator, else the lab's, else the login; the lab's threshold,
+    else the model's."""
+    from wbc_desktop.core.session import Session
+    from wbc_desktop.core.settings import LabSettings
+
+    monkeypatch.setattr("getpass.getuser", lambda: "login")
+    session = Session(LabSettings(operator=""), model_threshold=0.8)
+    assert (session.who, session.review_threshold) == ("login", 0.8)
+    session.settings.operator = "Lab Tech"
+    assert session.who == "Lab Tech"
+    session.case = case  # operator "Ana"
+    session.settings.review_threshold = 0.95
+    assert (session.who, session.review_threshold) == ("Ana", 0.95)

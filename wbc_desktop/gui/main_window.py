@@ -28,6 +28,8 @@ from wbc_desktop.accounts.store import Accounts
 from wbc_desktop.core.case import Case
 from wbc_desktop.core.classes import ALL_CLASSES
 from wbc_desktop.core.differential import summarize
+from wbc_desktop.core.session import Session
+from wbc_desktop.core.settings import LabSettings
 from wbc_desktop.gui import settings_store, style
 from wbc_desktop.gui.batch_runner import BatchRunner
 from wbc_desktop.gui.lis_sender import LisSender
@@ -68,15 +70,13 @@ class MainWindow(QMainWindow):
         self.resize(fitting_size(1360, 860))
         self.setAcceptDrops(True)
         self.pool = QThreadPool.globalInstance()
-        self.settings = settings_store.load_settings()
+        self.session = Session(settings_store.load_settings())  # settings, case, current cell: one typed place
         self.classifier = None
         self.model_error: str | None = None
         # Every class a technician can put a cell in (the model's and beyond): gallery columns, keys, differential
         self.classes: tuple[str, ...] = ALL_CLASSES
         self.store, self.store_notice = open_store(store_path or user_data_dir() / "cases.sqlite")
         self.accounts = Accounts(self.store.db)  # signing accounts live in the same file as the cases they sign
-        self.case: Case | None = None
-        self.current_cell_id: int | None = None  # the one cell keys act on, highlighted wherever it is shown
         self.closing = False
         self.domain_scores: list[float] = []
         self.model_dir: Path | None = None
@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
     def use_classifier(self, classifier) -> None:
         """Make ``classifier`` the one that classifies (the model loader calls this when the model is ready)."""
         self.classifier = classifier
+        self.session.model_threshold = classifier.review_threshold
         self.model_error = None
         self.cells_model.set_threshold(self.review_threshold)
         self.gallery.invalidate()
@@ -284,10 +285,34 @@ class MainWindow(QMainWindow):
         self.show_banner(f"The model cannot be used: {message}")
         self.model_failed.emit(message)
 
+    # The session's fields, read and set through the window as the parts and tests always have.
+    @property
+    def settings(self) -> LabSettings:
+        return self.session.settings
+
+    @settings.setter
+    def settings(self, settings: LabSettings) -> None:
+        self.session.settings = settings
+
+    @property
+    def case(self) -> Case | None:
+        return self.session.case
+
+    @case.setter
+    def case(self, case: Case | None) -> None:
+        self.session.case = case
+
+    @property
+    def current_cell_id(self) -> int | None:
+        return self.session.current_cell_id
+
+    @current_cell_id.setter
+    def current_cell_id(self, cell_id: int | None) -> None:
+        self.session.current_cell_id = cell_id
+
     @property
     def review_threshold(self) -> float:
-        model_threshold = self.classifier.review_threshold if self.classifier is not None else 0.9
-        return self.settings.effective_threshold(model_threshold)
+        return self.session.review_threshold
 
     def model_info(self) -> dict:
         return self.classifier.identity if self.classifier is not None else {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from functools import partial
 from pathlib import Path
 
@@ -44,11 +43,7 @@ class CaseController(QObject):
     # --- cases ---------------------------------------------------------------------------------------------
     @property
     def who(self) -> str:
-        return (
-            (self.window.case.info.operator if self.window.case else "")
-            or self.window.settings.operator
-            or getpass.getuser()
-        )
+        return self.window.session.who
 
     def new_case(self) -> Case | None:
         """A new, empty case; None (and a banner saying why) when the case store cannot be written."""
