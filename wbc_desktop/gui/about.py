@@ -5,12 +5,12 @@ from __future__ import annotations
 import html
 import platform
 
+from PySide6 import __version__ as pyside_version
+
 from wbc_desktop import __version__
 
 
 def about_html(classifier) -> str:
-    from PySide6 import __version__ as pyside_version
-
     lines = [f"<h3>WBC Desktop {__version__}</h3>"]
     if classifier is not None:
         manifest = classifier.manifest

@@ -31,9 +31,11 @@ from wbc_desktop.core.differential import summarize
 from wbc_desktop.core.session import Session
 from wbc_desktop.core.settings import LabSettings
 from wbc_desktop.gui import settings_store, style
+from wbc_desktop.gui.about import about_html
 from wbc_desktop.gui.batch_runner import BatchRunner
 from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
+from wbc_desktop.gui.settings_dialog import SettingsDialog
 from wbc_desktop.gui.store_actions import backup_today, open_store
 from wbc_desktop.gui.thumbnails import ThumbnailTask
 from wbc_desktop.gui.unsaved import UnsavedChanges
@@ -319,8 +321,6 @@ class MainWindow(QMainWindow):
 
     # --- dialogs -------------------------------------------------------------------------------------------
     def open_settings(self) -> None:
-        from wbc_desktop.gui.settings_dialog import SettingsDialog
-
         dialog = SettingsDialog(self.settings, self.classifier, self)
         if dialog.exec():
             self.apply_settings(dialog.result_settings())
@@ -339,8 +339,6 @@ class MainWindow(QMainWindow):
             self.load_model(self.model_dir)
 
     def show_about(self) -> None:
-        from wbc_desktop.gui.about import about_html
-
         QMessageBox.about(self, "About WBC Desktop", about_html(self.classifier))
 
     def show_banner(self, text: str, resume: bool = False) -> None:

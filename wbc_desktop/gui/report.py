@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtWidgets import QApplication
 
 from wbc_desktop import __version__
 from wbc_desktop.core.atomic import ExportError
@@ -178,8 +179,6 @@ def non_wbc_html(differential: Differential) -> str:
 
 def ensure_application():
     """Fonts and text layout need a Qt application; the CLI's self-test has none of its own."""
-    from PySide6.QtWidgets import QApplication
-
     return QApplication.instance() or QApplication([])
 
 

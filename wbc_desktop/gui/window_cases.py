@@ -21,6 +21,7 @@ from wbc_desktop.core.images import display_text
 from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.core.signout import SignOutRefused, sign_out_check
 from wbc_desktop.gui import settings_store
+from wbc_desktop.gui.audit_dialog import AuditDialog
 from wbc_desktop.gui.report import write_pdf
 from wbc_desktop.gui.signature_dialog import SignatureDialog
 from wbc_desktop.gui.unsaved import STORAGE_ERRORS
@@ -354,7 +355,6 @@ class CaseController(QObject):
     def show_audit(self) -> None:
         if self.window.case is None:
             return
-        from wbc_desktop.gui.audit_dialog import AuditDialog
 
         self.audit_dialog = AuditDialog(
             self.window.case.audit(), self.window.case.info.sample_id or f"case {self.window.case.id}", self.window

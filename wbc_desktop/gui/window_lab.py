@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -19,8 +21,6 @@ MIN_CELLS_FOR_DOMAIN_WARNING = 5
 
 def fine_tuning_available(base) -> bool:
     """TensorFlow is installed (found, not imported: that takes seconds) and the model store has its Keras file."""
-    import importlib.util
-
     model_dir = base.model_dir
     return (
         model_dir is not None
@@ -78,8 +78,6 @@ class LabAdapter(QObject):
 
     def adapt_to_lab(self) -> None:
         """Fit a lab profile on the verified cells (background), then use it."""
-        import datetime as dt
-
         base = self.window.classifier.base
         if base is None:
             return

@@ -14,11 +14,13 @@ from PySide6.QtWidgets import (
 )
 
 from wbc_desktop.core.classes import CATEGORIES, display_title
+from wbc_desktop.core.fields import Detection, crop_cell
 from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
 from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.gui.models import CELL_ID_ROLE, STATUS_TEXT
 from wbc_desktop.gui.undo import LabelCommand
 from wbc_desktop.gui.widgets.field_view import FieldBox
+from wbc_desktop.gui.widgets.zoom import ZoomDialog
 from wbc_desktop.inference.litert import LiteRTClassifier, classified_by_robust
 
 FIELD_PREVIEW_SIDE = 960
@@ -136,7 +138,6 @@ class ReviewController(QObject):
         source = self.window.case.cell(self.window.current_cell_id).source
         if not source:
             return
-        from wbc_desktop.core.fields import Detection, crop_cell
 
         field_rgb = load_image(source)
         crop = crop_cell(field_rgb, Detection(tuple(box), 1.0, 0.0))
@@ -164,7 +165,6 @@ class ReviewController(QObject):
         """The current cell at its original size (100 %, 200 % on 2), e.g. to look at granules."""
         if self.window.case is None or self.window.current_cell_id is None:
             return
-        from wbc_desktop.gui.widgets.zoom import ZoomDialog
 
         cell = self.window.case.cell(self.window.current_cell_id)
         try:

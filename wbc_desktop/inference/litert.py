@@ -21,6 +21,7 @@ from wbc_desktop.inference.manifest import (
     read_verified_model,
     sha256_bytes,
 )
+from wbc_desktop.paths import model_store_dir
 
 ROBUST_KEY = "robust_model"  # manifest entry: the model for cells the out-of-domain score calls foreign
 
@@ -29,7 +30,8 @@ class LiteRTClassifier:
     """Classifier over a verified LiteRT model; thread-safe (one interpreter, calls serialised)."""
 
     def __init__(self, model_dir: str | Path, num_threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter  # local: keeps `import wbc_desktop` light
+        # deferred: importing LiteRT takes a third of a second; the window shows before the model loads
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
 
         self.model_dir = Path(model_dir)
         self.manifest: Manifest = read_manifest(self.model_dir)
@@ -245,8 +247,6 @@ class LiteRTClassifier:
 
 def load_classifier(model_dir: str | Path | None = None, num_threads: int | None = None) -> LiteRTClassifier:
     """The classifier for ``model_dir``, or for the bundled model store."""
-    from wbc_desktop.paths import model_store_dir
-
     return LiteRTClassifier(model_dir if model_dir is not None else model_store_dir(), num_threads)
 
 

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.adapt import Profile, ProfileError, load_profile
+from wbc_desktop.core.adapt import Profile, ProfileError, fit_head, load_profile
+from wbc_desktop.core.images import ImageLoadError, load_image
+from wbc_desktop.core.labelled import stratified_split
+from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 from wbc_desktop.inference.base import identity_of, softmax
+from wbc_desktop.inference.litert import LiteRTClassifier
+from wbc_desktop.inference.manifest import ModelError
 
 
 class ProfileClassifier:
@@ -97,9 +102,6 @@ def blend_with_robust(tuned: np.ndarray, app: np.ndarray, foreign: np.ndarray, r
 
 def _tuned_model(profile: Profile, base):
     """A fine-tuned profile's LiteRT model, checked against the hash the profile recorded for it."""
-    from wbc_desktop.inference.litert import LiteRTClassifier
-    from wbc_desktop.inference.manifest import ModelError
-
     folder = profile.folder / profile.model["folder"]
     try:
         tuned = LiteRTClassifier(folder)
@@ -124,8 +126,6 @@ def _readable_batches(
 ) -> Iterator[tuple[list[np.ndarray], list[int]]]:
     """The readable images among ``paths``, ``batch`` paths at a time, with their indices (unreadable files are
     skipped; a batch with none readable is not yielded). ``on_progress(done, total)`` follows each batch."""
-    from wbc_desktop.core.images import ImageLoadError, load_image
-
     for start in range(0, len(paths), batch):
         images, indices = [], []
         for index in range(start, min(start + batch, len(paths))):
@@ -202,8 +202,6 @@ def held_back_report(
     """Record a profile's accuracy on its held-back cells in ``validation``; returns the temperature fitted on
     them (1.0 for fewer than 20 cells, too few to fit it). ``blend`` turns the tuned model's probabilities into
     the profile's calls (:func:`blend_with_robust`), as the profile will make them."""
-    from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
-
     temperature = fit_temperature(logits, targets) if len(targets) >= 20 else 1.0
     probabilities = softmax(logits, temperature)
     if blend is not None:
@@ -232,9 +230,6 @@ def build_profile(
 ) -> Profile:
     """Fit a lab profile on verified cells: a head on (1 - holdout) of them, reported on the held-back rest,
     then the head that is used refitted on all of them. Raises :class:`ProfileError` when it cannot."""
-    from wbc_desktop.core.adapt import fit_head
-    from wbc_desktop.core.labelled import stratified_split
-
     classes = list(base.classes)
     unknown = sorted(set(labels) - set(classes))
     if unknown:
