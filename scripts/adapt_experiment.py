@@ -7,7 +7,7 @@ possible) and measure accuracy on the remaining crops, against the bundled model
 ``finetune`` runs the same :func:`wbc_desktop.training.finetune.fine_tune` as ``adapt --head finetune`` (needs the
 ``train`` extra) and reports each split from one view of a cell, averaged over its 8 flips and turns, and those
 averaged with the stain-robust model's calls on the cells the app routes to it (what the profile does:
-:func:`wbc_desktop.inference.profile.blend_with_robust`).
+:func:`wbc_desktop.inference.lab_profile.blend_with_robust`).
 Without the held-back check ``adapt`` also runs, so one fit per seed.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.adapt import fit_head
+from wbc_desktop.core.lab_profile import fit_head
 from wbc_desktop.core.labelled import load_labelled_set
+from wbc_desktop.inference.lab_profile import read_outputs
 from wbc_desktop.inference.litert import load_classifier
-from wbc_desktop.inference.profile import read_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,8 +150,8 @@ def write_split(data, size: int, seed: int, out: Path) -> None:
 
 def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
     from wbc_desktop.inference.base import softmax
+    from wbc_desktop.inference.lab_profile import app_calls, blend_with_robust
     from wbc_desktop.inference.manifest import KERAS_FILE
-    from wbc_desktop.inference.profile import app_calls, blend_with_robust
     from wbc_desktop.training.finetune import (
         FineTuneConfig,
         fine_tune,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.adapt import REPLAY_FILE, pack_cells
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.images import load_image
+from wbc_desktop.core.lab_profile import REPLAY_FILE, pack_cells
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.inference.manifest import read_manifest
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import BCCD_CROPS, FIXTURES, PBC
 
 from wbc_desktop.cli import main
-from wbc_desktop.core.adapt import Head, Profile, ProfileError, load_profile
+from wbc_desktop.core.lab_profile import Head, Profile, ProfileError, load_profile
 from wbc_desktop.paths import profiles_dir
 
 MORE_BCCD = FIXTURES / "bccd_crops_more"
@@ -69,7 +69,7 @@ def test_damaged_profile_is_refused(tmp_path):
 def test_gui_adapt_to_my_lab_uses_verified_cells(qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from wbc_desktop.inference.profile import ProfileClassifier
+    from wbc_desktop.inference.lab_profile import ProfileClassifier
 
     shown = []
     monkeypatch.setattr(QMessageBox, "information", lambda *args: shown.append(args[2]))
@@ -135,7 +135,7 @@ def needs_tensorflow(test):
 def test_gui_adapt_can_fine_tune_the_model(qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from wbc_desktop.gui.window_lab import fine_tuning_available
+    from wbc_desktop.gui.lab_adapter import fine_tuning_available
 
     monkeypatch.setattr(QMessageBox, "information", lambda *args: None)
     window = verified_window(qtbot)
@@ -153,8 +153,8 @@ def test_adapt_finetune_profile_carries_its_own_model(tmp_path, capsys):
 
     from wbc_desktop.core.images import load_image
     from wbc_desktop.inference.base import softmax
+    from wbc_desktop.inference.lab_profile import load_with_profile
     from wbc_desktop.inference.litert import load_classifier
-    from wbc_desktop.inference.profile import load_with_profile
 
     verified = copy_verified_cells(tmp_path / "verified")
     out = tmp_path / "profiles" / "tuned"
@@ -214,7 +214,7 @@ def test_adapt_finetune_profile_carries_its_own_model(tmp_path, capsys):
 
 
 def test_replay_cells_of_every_class_ship_with_the_model():
-    from wbc_desktop.core.adapt import REPLAY_FILE, unpack_cells
+    from wbc_desktop.core.lab_profile import REPLAY_FILE, unpack_cells
     from wbc_desktop.inference.manifest import read_manifest
     from wbc_desktop.paths import model_store_dir
 
@@ -228,9 +228,9 @@ def test_replay_cells_of_every_class_ship_with_the_model():
 def test_packed_cells_round_trip(tmp_path):
     import numpy as np
 
-    from wbc_desktop.core.adapt import pack_cells, unpack_cells
     from wbc_desktop.core.canonical import canonical_cell
     from wbc_desktop.core.images import load_image
+    from wbc_desktop.core.lab_profile import pack_cells, unpack_cells
 
     cells = [canonical_cell(load_image(path), 96) for path in sorted(PBC.rglob("*.jpg"))[:2]]
     pack_cells(tmp_path / "cells.npz", cells, ["a", "b"])
@@ -241,7 +241,7 @@ def test_packed_cells_round_trip(tmp_path):
 
 @needs_tensorflow
 def test_gui_adapt_shows_progress_and_cancel_keeps_nothing(qtbot, monkeypatch):
-    from wbc_desktop.inference.profile import ProfileClassifier
+    from wbc_desktop.inference.lab_profile import ProfileClassifier
 
     window = verified_window(qtbot)
     monkeypatch.setattr(window.lab, "choose_adaptation", lambda base: "finetune")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from wbc_desktop.cli import main
-from wbc_desktop.core.adapt import Head, Profile, ProfileError, load_profile
+from wbc_desktop.core.lab_profile import Head, Profile, ProfileError, load_profile
+from wbc_desktop.inference.lab_profile import ProfileClassifier
 from wbc_desktop.inference.litert import LiteRTClassifier, load_classifier
 from wbc_desktop.inference.manifest import ModelError, read_manifest
-from wbc_desktop.inference.profile import ProfileClassifier
 from wbc_desktop.paths import model_store_dir
 
 

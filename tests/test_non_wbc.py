@@ -139,7 +139,7 @@ def test_a_profile_made_for_another_model_is_not_used_and_the_window_says_so(qtb
     and the window still classifies with the bundled model."""
     from conftest import make_window
 
-    from wbc_desktop.core.adapt import Head, Profile
+    from wbc_desktop.core.lab_profile import Head, Profile
     from wbc_desktop.gui import settings_store
     from wbc_desktop.inference.litert import LiteRTClassifier
 

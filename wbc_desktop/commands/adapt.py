@@ -8,9 +8,9 @@ import json
 import sys
 
 from wbc_desktop.commands.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, Progress, load_model_or_explain
-from wbc_desktop.core.adapt import ProfileError
+from wbc_desktop.core.lab_profile import ProfileError
 from wbc_desktop.core.labelled import load_labelled_set
-from wbc_desktop.inference.profile import build_profile, profile_is_worse
+from wbc_desktop.inference.lab_profile import build_profile, profile_is_worse
 from wbc_desktop.paths import model_store_dir
 
 

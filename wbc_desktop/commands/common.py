@@ -44,10 +44,10 @@ class Progress:
 
 def load_model_or_explain(model_dir: Path | None, profile_dir: Path | None = None):
     """The LiteRT classifier (wrapped in a lab profile if given), or ``None`` after printing why not."""
-    from wbc_desktop.core.adapt import ProfileError
+    from wbc_desktop.core.lab_profile import ProfileError
+    from wbc_desktop.inference.lab_profile import load_with_profile
     from wbc_desktop.inference.litert import load_classifier
     from wbc_desktop.inference.manifest import ModelError
-    from wbc_desktop.inference.profile import load_with_profile
 
     try:
         return load_with_profile(load_classifier(model_dir), profile_dir)

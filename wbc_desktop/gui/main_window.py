@@ -33,6 +33,7 @@ from wbc_desktop.core.settings import LabSettings
 from wbc_desktop.gui import settings_store, style
 from wbc_desktop.gui.about import about_html
 from wbc_desktop.gui.batch_runner import BatchRunner
+from wbc_desktop.gui.lab_adapter import LabAdapter
 from wbc_desktop.gui.lis_sender import LisSender
 from wbc_desktop.gui.models import CellTableModel
 from wbc_desktop.gui.settings_dialog import SettingsDialog
@@ -44,7 +45,6 @@ from wbc_desktop.gui.widgets.cell_detail import CellDetail
 from wbc_desktop.gui.widgets.differential_panel import DifferentialPanel
 from wbc_desktop.gui.widgets.gallery import Gallery
 from wbc_desktop.gui.window_cases import CaseController
-from wbc_desktop.gui.window_lab import LabAdapter
 from wbc_desktop.gui.window_menus import build_menus, build_shortcuts, fill_recent
 from wbc_desktop.gui.window_review import ReviewController
 from wbc_desktop.gui.worker import ModelLoadTask

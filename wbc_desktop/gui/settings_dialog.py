@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wbc_desktop.core.adapt import PROFILE_FILE
 from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title
+from wbc_desktop.core.lab_profile import PROFILE_FILE
 from wbc_desktop.core.settings import LabSettings
 from wbc_desktop.paths import profiles_dir
 

@@ -64,10 +64,10 @@ class ModelLoadTask(QRunnable):
         self.signals = TaskSignals()
 
     def run(self) -> None:
-        from wbc_desktop.core.adapt import ProfileError
+        from wbc_desktop.core.lab_profile import ProfileError
+        from wbc_desktop.inference.lab_profile import load_with_profile
         from wbc_desktop.inference.litert import load_classifier
         from wbc_desktop.inference.manifest import ModelError
-        from wbc_desktop.inference.profile import load_with_profile
 
         # One core stays free for the GUI thread: the window must keep repainting during a batch.
         threads = max(1, (os.cpu_count() or 2) - 1)
@@ -116,7 +116,7 @@ class AdaptTask(QRunnable):
         self._cancel.set()
 
     def _progress(self, stage: str, done: int, total: int) -> None:
-        from wbc_desktop.core.adapt import AdaptCancelled
+        from wbc_desktop.core.lab_profile import AdaptCancelled
 
         if self._cancel.is_set():
             raise AdaptCancelled
@@ -128,8 +128,8 @@ class AdaptTask(QRunnable):
             signal.emit(*args)
 
     def run(self) -> None:
-        from wbc_desktop.core.adapt import AdaptCancelled, ProfileError, load_profile
-        from wbc_desktop.inference.profile import build_profile
+        from wbc_desktop.core.lab_profile import AdaptCancelled, ProfileError, load_profile
+        from wbc_desktop.inference.lab_profile import build_profile
 
         existed = self.out.exists()
         try:
@@ -161,7 +161,7 @@ class AdaptTask(QRunnable):
         a cancel terminates it."""
         import multiprocessing
 
-        from wbc_desktop.core.adapt import AdaptCancelled, ProfileError
+        from wbc_desktop.core.lab_profile import AdaptCancelled, ProfileError
 
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no Qt, no LiteRT state inherited
         messages = context.Queue()

@@ -11,8 +11,8 @@ import numpy as np
 from wbc_desktop.core.pipeline import ViewSpec
 
 if TYPE_CHECKING:  # names in annotations only
-    from wbc_desktop.core.adapt import Profile
     from wbc_desktop.core.domain import DomainModel
+    from wbc_desktop.core.lab_profile import Profile
 
 
 def identity_of(classifier) -> dict[str, str]:

@@ -28,14 +28,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from wbc_desktop.core.adapt import REPLAY_FILE, Head, Profile, ProfileError, unpack_cells
 from wbc_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.images import ImageLoadError, load_image
+from wbc_desktop.core.lab_profile import REPLAY_FILE, Head, Profile, ProfileError, unpack_cells
 from wbc_desktop.core.labelled import stratified_split
 from wbc_desktop.inference.base import dihedral_views, identity_of, mean_over_views, softmax
+from wbc_desktop.inference.lab_profile import app_calls, blend_with_robust, held_back_report
 from wbc_desktop.inference.manifest import KERAS_FILE, MANIFEST_NAME, read_manifest, sha256_bytes
-from wbc_desktop.inference.profile import app_calls, blend_with_robust, held_back_report
 from wbc_desktop.training.augment import augment_batch
 from wbc_desktop.training.export import AGREEMENT_TOLERANCE, MODEL_FILE, litert_outputs, to_tflite
 from wbc_desktop.training.model import batchnorm_layers

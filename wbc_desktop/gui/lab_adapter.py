@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog
 from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
 from wbc_desktop.core.status import Status
 from wbc_desktop.gui.worker import AdaptTask
+from wbc_desktop.inference.lab_profile import profile_is_worse
 from wbc_desktop.inference.manifest import KERAS_FILE
-from wbc_desktop.inference.profile import profile_is_worse
 from wbc_desktop.paths import profiles_dir
 
 MIN_CELLS_FOR_DOMAIN_WARNING = 5

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.adapt import Profile, ProfileError, fit_head, load_profile
 from wbc_desktop.core.images import ImageLoadError, load_image
+from wbc_desktop.core.lab_profile import Profile, ProfileError, fit_head, load_profile
 from wbc_desktop.core.labelled import stratified_split
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
 from wbc_desktop.inference.base import identity_of, softmax

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wbc_desktop.core.adapt import Profile, fit_head, load_profile
+from wbc_desktop.core.lab_profile import Profile, fit_head, load_profile
 
 CLASSES = ["basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil"]
 
