@@ -206,3 +206,32 @@ def test_ig_sub_types_refine_the_models_ig_and_add_up_to_one_ig_figure():
     blasts = summarize(["neutrophil"] * 99 + ["blast"], classes=display_order(EIGHT), optional=("blast",))
     assert next(r for r in blasts.rows if r.label == "blast").flag == "H"  # any blast in blood is flagged
     assert summarize(["immature_granulocyte"], classes=display_order(EIGHT)).ig_total is None  # its row says it
+
+
+def test_a_lab_chooses_its_categories_in_settings(qtbot, window, tmp_path):
+    """Settings › Categories: the categories in use are those a technician can file into (the menu lists them, a key
+    for one that is off says so and changes nothing); an unknown name in saved settings is dropped."""
+    from conftest import drop, solid_images
+
+    from wbc_desktop.gui.settings_dialog import SettingsDialog
+
+    assert LabSettings.from_dict({"categories": ["artefact", "bogus", "blast"]}).categories == ("blast", "artefact")
+    assert len(LabSettings.from_dict({}).categories) == 12  # settings saved before categories: all in use
+    dialog = SettingsDialog(window.settings)
+    qtbot.addWidget(dialog)
+    for label, box in dialog.category_boxes.items():
+        box.setChecked(label == "blast")
+    window.apply_settings(dialog.result_settings())
+    assert window.settings.categories == ("blast",)
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 2))
+    cell = window.case.cells[0]
+    menu = window.review.cell_menu([cell.id])
+    others = next(action.menu() for action in menu.actions() if action.text() == "Other categories")
+    assert [action.text().split("\t")[0] for action in others.actions()] == ["Blast"]
+    window.settings.key_map["8"] = "smudge_cell"  # a key left on a category that is no longer in use
+    window.review.select_cell(cell.id)
+    window.review.key_label("8")
+    assert window.case.cell(cell.id).label != "smudge_cell" and "not in use" in window.statusBar().currentMessage()
+    window.settings.categories = ()
+    assert "Other categories" not in [action.text() for action in window.review.cell_menu([cell.id]).actions()]

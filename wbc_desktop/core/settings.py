@@ -23,6 +23,8 @@ class LabSettings:
     lis_folder: str = ""  # a folder the LIS picks HL7 files up from ("" = none)
     lis_host: str = ""  # the LIS's MLLP listener ("" = none)
     lis_port: int = 0
+    # The lab's categories beyond the model's classes, in use (filed into by key, menu or drag); the rest hidden.
+    categories: tuple[str, ...] = CATEGORIES
 
     def effective_threshold(self, model_threshold: float) -> float:
         return self.review_threshold if self.review_threshold is not None else model_threshold
@@ -41,6 +43,7 @@ class LabSettings:
             "lis_folder": self.lis_folder,
             "lis_host": self.lis_host,
             "lis_port": self.lis_port,
+            "categories": list(self.categories),
         }
 
     @classmethod
@@ -67,6 +70,9 @@ class LabSettings:
             settings.profile = str(data.get("profile", ""))
             for key in ("lab_name", "lab_address", "lis_folder", "lis_host"):
                 setattr(settings, key, str(data.get(key, "") or ""))
+            chosen = data.get("categories")
+            if isinstance(chosen, list):  # known names only, in the catalogue's order; settings before it: all
+                settings.categories = tuple(name for name in CATEGORIES if name in {str(c) for c in chosen})
             port = int(data.get("lis_port", 0) or 0)
             settings.lis_port = port if 0 < port < 65536 else 0
         except (TypeError, ValueError, AttributeError, IndexError):

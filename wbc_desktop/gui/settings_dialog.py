@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title
+from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title, is_wbc
 from wbc_desktop.core.lab_profile import PROFILE_FILE
 from wbc_desktop.core.settings import LabSettings
 from wbc_desktop.paths import profiles_dir
@@ -99,14 +99,35 @@ class SettingsDialog(QDialog):
         review_layout = QVBoxLayout(review_page)
         review_layout.addWidget(ranges_box)
         review_layout.addLayout(form)
-        review_layout.addWidget(keys_box)
+        review_layout.addStretch(1)
+        keys_page = QWidget()  # its own tab: with the ranges on one page the dialog outgrew a 720 px screen
+        keys_layout = QVBoxLayout(keys_page)
+        keys_layout.addWidget(keys_box)
+        keys_layout.addStretch(1)
         self.tabs = QTabWidget()
         self.tabs.addTab(review_page, "Review")
+        self.tabs.addTab(keys_page, "Keys")
+        self.tabs.addTab(self._categories_page(), "Categories")
         self.tabs.addTab(self._lab_page(), "Laboratory and LIS")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(buttons)
         self.show_settings(settings)
+
+    def _categories_page(self) -> QWidget:
+        """Which categories beyond the model's classes technicians file cells in (CellaVision's and a manual
+        counter's); white cells count in the differential, the others are reported per 100 WBC."""
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(QLabel("Categories in use (right-click a cell › Other categories, or give one a key):"))
+        self.category_boxes: dict[str, QCheckBox] = {}
+        for label in CATEGORIES:
+            kind = "white cell, in the differential" if is_wbc(label) else "per 100 WBC, outside the differential"
+            box = QCheckBox(f"{display_title(label)} ({kind})")
+            layout.addWidget(box)
+            self.category_boxes[label] = box
+        layout.addStretch(1)
+        return page
 
     def _lab_page(self) -> QWidget:
         """The laboratory printed on reports, and where signed results go (lis.outbox)."""
@@ -141,6 +162,8 @@ class SettingsDialog(QDialog):
         self.profile.setCurrentIndex(max(0, index))
         for key, combo in self.keys.items():
             combo.setCurrentText(settings.key_map.get(key, DEFAULT_KEY_MAP[key]))
+        for label, box in self.category_boxes.items():
+            box.setChecked(label in settings.categories)
         self.lab_name.setText(settings.lab_name)
         self.lab_address.setText(settings.lab_address)
         self.lis_folder.setText(settings.lis_folder)
@@ -173,4 +196,5 @@ class SettingsDialog(QDialog):
         settings.lab_name, settings.lab_address = self.lab_name.text().strip(), self.lab_address.text().strip()
         settings.lis_folder, settings.lis_host = self.lis_folder.text().strip(), self.lis_host.text().strip()
         settings.lis_port = self.lis_port.value()
+        settings.categories = tuple(label for label, box in self.category_boxes.items() if box.isChecked())
         return settings

@@ -181,8 +181,12 @@ class ReviewController(QObject):
 
     def key_label(self, key: str) -> None:
         label = self.window.settings.key_map.get(key)
-        if label in self.window.classes or label in CATEGORIES:
+        if label in self.window.classes or label in self.window.settings.categories:
             self.label_current(label)
+        elif label in CATEGORIES:
+            self.window.statusBar().showMessage(
+                f"Key {key} files into “{display_title(label)}”, which is not in use: Settings › Categories", 5000
+            )
 
     def label_current(self, label: str | None, advance: bool = True) -> None:
         if self.window.current_cell_id is not None:
@@ -326,10 +330,12 @@ class ReviewController(QObject):
         ids = sorted(
             {i.data(CELL_ID_ROLE) for i in view.selectionModel().selectedIndexes()} | {index.data(CELL_ID_ROLE)}
         )
+        self.cell_menu(ids).exec(view.viewport().mapToGlobal(position))
+
+    def cell_menu(self, ids: list[int]) -> QMenu:
+        """Reclassify the cells ``ids`` into any class, or a lab category in use (Settings › Categories), or exclude."""
         menu = QMenu(self.window)
-        keys = {
-            label: key for key, label in self.window.settings.key_map.items()
-        }  # every class, with its key if it has one
+        keys = {label: key for key, label in self.window.settings.key_map.items()}  # every class, with its key
 
         def entry(target, label: str) -> None:
             text = display_title(label) + (f"\t{keys[label]}" if label in keys else "")
@@ -337,11 +343,12 @@ class ReviewController(QObject):
 
         for label in self.window.classes:
             entry(menu, label)
-        others = menu.addMenu("Other categories")
-        for label in CATEGORIES:
-            entry(others, label)
+        if self.window.settings.categories:
+            others = menu.addMenu("Other categories")
+            for label in self.window.settings.categories:
+                entry(others, label)
         menu.addSeparator()
         menu.addAction(
             "Exclude (not counted: cut off, out of focus, not a cell)\tX", lambda: self.reclassify(ids, None)
         )
-        menu.exec(view.viewport().mapToGlobal(position))
+        return menu
