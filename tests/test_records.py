@@ -313,3 +313,15 @@ def test_the_pdf_of_a_fixture_case_has_every_field_a_lab_files_and_a_montage(qtb
         assert unicodedata.normalize("NFKC", expected) in text, expected
     assert "Renamed later" not in text and len(reader.pages) == 1
     assert sum(len(page.images) for page in reader.pages) == len(cells)  # every cell shown (fewer than 8 a class)
+
+
+def test_a_batch_into_a_case_another_window_signs_stops_and_says_so(qtbot, tmp_path):
+    path = tmp_path / "cases.sqlite"
+    window = make_window(qtbot, FakeClassifier(delay=0.05), store_path=path)
+    case = window.cases.new_case()
+    other = CaseStore(path).open_case(case.id)
+    other.sign_out("Bea", "signed elsewhere during the batch")  # the other window signs the empty case
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000) as finished:
+        drop(window, solid_images(tmp_path / "cells", 40))
+    assert finished.args == [True] and "signed out by Bea" in window.banner.text()
+    assert CaseStore(path).verify(case.id).intact and not CaseStore(path).open_case(case.id).cells

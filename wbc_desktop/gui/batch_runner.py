@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QPixmap
 
 from wbc_desktop.core.images import display_text
+from wbc_desktop.core.records import CaseLockedError
 from wbc_desktop.gui.worker import ClassifyTask, Finished
 from wbc_desktop.inference.litert import classified_by_robust
 
@@ -106,7 +107,13 @@ class BatchRunner(QObject):
             ]
             pixmaps = [QPixmap.fromImage(thumb) if thumb is not None else None for _, thumb in good]
             # kept and retried if the database cannot take them now (gui/unsaved.py): results are never dropped
-            w.unsaved.attempt(f"{len(rows)} classified cell(s)", partial(self.store_results, rows, pixmaps))
+            try:
+                w.unsaved.attempt(f"{len(rows)} classified cell(s)", partial(self.store_results, rows, pixmaps))
+            except CaseLockedError as error:  # signed in another window meanwhile: this batch cannot add to it
+                w.show_banner(f"{error}. The rest of this batch was not added; drop the images again for a new case.")
+                self.task.cancel()
+                self.end(True)
+                return
         self.add_problems([(str(r.path), r.error or "unknown error") for r, _ in results if not r.ok])
         self.processed += sum(r.first_of_image for r, _ in results)
         w.domain_scores.extend(r.domain_score for r, _ in good if r.domain_score is not None)
