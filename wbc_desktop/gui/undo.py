@@ -8,6 +8,7 @@ from functools import partial
 from PySide6.QtGui import QUndoCommand
 
 from wbc_desktop.core.case import Case
+from wbc_desktop.core.records import CaseLockedError
 
 
 class LabelCommand(QUndoCommand):
@@ -36,10 +37,13 @@ class LabelCommand(QUndoCommand):
         return cell_id
 
     def _apply(self, states: dict[int, tuple[str | None, str]], action: str) -> None:
-        for cell_id, (label, status) in states.items():
-            self.window.unsaved.attempt(
-                f"{action} of cell {cell_id}", partial(self._restore, cell_id, label, status, action)
-            )
+        try:
+            for cell_id, (label, status) in states.items():
+                self.window.unsaved.attempt(
+                    f"{action} of cell {cell_id}", partial(self._restore, cell_id, label, status, action)
+                )
+        except CaseLockedError as error:  # signed in another window since: nothing more can change
+            self.window.show_banner(str(error))
         self.window.gallery.invalidate()
         self.window.review.select_cell(next(iter(states)))
         self.window.refresh_differential()
