@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
     # --- construction ----------------------------------------------------------------------------------------
     def _build(self) -> None:
         self.cells_model = CellTableModel(self)
-        self.cells_model.column_classes = self.classes
+        self.cells_model.set_column_classes(self.classes)
         self.case_bar = CaseBar()
         self.case_bar.operator.setText(self.settings.operator)
         self.case_bar.details_changed.connect(self.cases._details_changed)

@@ -54,12 +54,16 @@ class CellTableModel(ColumnsModel):
         self.threshold = 0.9
         self._thumbnails: dict[int, QPixmap] = {}
         self._row_of: dict[int, int] = {}
+        # Each cell's gallery column, computed once: every column's filter asks for every row it is shown, and a
+        # Cancel that brought in 1,744 queued cells asked 19,184 times (0.6 s of review rules) before this cache.
+        self._group_of: dict[int, str] = {}
 
     # --- feeding -------------------------------------------------------------------------------------------
     def set_case(self, case: Case | None) -> None:
         self.beginResetModel()
         self.case = case
         self._thumbnails.clear()
+        self._group_of.clear()
         self._row_of = {cell.id: row for row, cell in enumerate(case.cells)} if case else {}
         self.endResetModel()
 
@@ -83,12 +87,14 @@ class CellTableModel(ColumnsModel):
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def cell_changed(self, cell_id: int) -> None:
+        self._group_of.pop(cell_id, None)
         row = self._row_of.get(cell_id)
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
 
     def set_threshold(self, threshold: float) -> None:
         self.threshold = threshold
+        self._group_of.clear()
         if self.rowCount():
             self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, len(self.COLUMNS) - 1))
 
@@ -100,6 +106,20 @@ class CellTableModel(ColumnsModel):
 
     def row_of(self, cell_id: int) -> int | None:
         return self._row_of.get(cell_id)
+
+    def group_of_row(self, row: int) -> str | None:
+        """The gallery column of the cell at ``row`` (cached until the cell, the threshold or the case changes)."""
+        cell = self.cell_at(row)
+        if cell is None:
+            return None
+        group = self._group_of.get(cell.id)
+        if group is None:
+            group = self._group_of[cell.id] = self.group_of(cell)
+        return group
+
+    def set_column_classes(self, classes: tuple[str, ...]) -> None:
+        self.column_classes = classes
+        self._group_of.clear()
 
     def group_of(self, cell: Cell) -> str:
         if cell.needs_review(self.threshold):
@@ -129,7 +149,7 @@ class CellTableModel(ColumnsModel):
         if role == CELL_ID_ROLE:
             return cell.id
         if role == GROUP_ROLE:
-            return self.group_of(cell)
+            return self.group_of_row(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
                 return display_text(cell.path).replace("\\", "/").rsplit("/", 1)[-1]

@@ -55,8 +55,7 @@ class GroupFilter(QSortFilterProxyModel):
         self.setDynamicSortFilter(True)
 
     def filterAcceptsRow(self, source_row, source_parent) -> bool:
-        index = self.sourceModel().index(source_row, 0, source_parent)
-        return index.data(GROUP_ROLE) == self.group
+        return self.sourceModel().group_of_row(source_row) == self.group  # cached: asked per row and column
 
     def filterAcceptsColumn(self, source_column, source_parent) -> bool:
         return source_column == 0
