@@ -16,11 +16,6 @@ from wbc_desktop.core.differential import Differential, summarize
 from wbc_desktop.core.export import ExportCell, build_report
 from wbc_desktop.core.integrity import canonical_json, content_hash
 from wbc_desktop.core.records import (
-    ACCEPTED,
-    AUTO,
-    EXCLUDED,
-    RECLASSIFIED,
-    REVIEWED,
     AuditEntry,
     CaseInfo,
     CaseLockedError,
@@ -30,6 +25,7 @@ from wbc_desktop.core.records import (
     path_to_db,
 )
 from wbc_desktop.core.signout import SignOutRefused, sign_out_check
+from wbc_desktop.core.status import Status
 
 if TYPE_CHECKING:  # core.store imports this module: the store type is only named here
     from wbc_desktop.core.store import CaseStore
@@ -139,12 +135,22 @@ class Case:
                     label,
                     json.dumps(probabilities),
                     label,
-                    AUTO,
+                    Status.AUTO,
                     int(bool(foreign)),
                 ),
             )
             added.append(
-                Cell(int(cursor.lastrowid), path, label, dict(probabilities), label, AUTO, source, box, bool(foreign))
+                Cell(
+                    int(cursor.lastrowid),
+                    path,
+                    label,
+                    dict(probabilities),
+                    label,
+                    Status.AUTO,
+                    source,
+                    box,
+                    bool(foreign),
+                )
             )
         return added
 
@@ -169,11 +175,11 @@ class Case:
         with self._change():
             previous, _ = self._stored(cell_id)
             if label is None:
-                status, action = EXCLUDED, "exclude"
+                status, action = Status.EXCLUDED, "exclude"
             elif label == cell.predicted:
-                status, action = REVIEWED, "confirm" if previous == label else "reclassify"
+                status, action = Status.REVIEWED, "confirm" if previous == label else "reclassify"
             else:
-                status, action = RECLASSIFIED, "reclassify"
+                status, action = Status.RECLASSIFIED, "reclassify"
             self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
             self._audit(cell_id, who, action, previous, label)
         cell.label, cell.status = label, status
@@ -186,12 +192,12 @@ class Case:
         with self._change():
             stored = {cell.id: self._stored(cell.id) for cell in cells}
             # as stored: a cell another window verified meanwhile is not accepted again (nor its label guessed)
-            cells = [cell for cell in cells if stored[cell.id][1] == AUTO and stored[cell.id][0] is not None]
+            cells = [cell for cell in cells if stored[cell.id][1] == Status.AUTO and stored[cell.id][0] is not None]
             for cell in cells:
-                self.store.db.execute("UPDATE cells SET status = ? WHERE id = ?", (ACCEPTED, cell.id))
+                self.store.db.execute("UPDATE cells SET status = ? WHERE id = ?", (Status.ACCEPTED, cell.id))
                 self._audit(cell.id, who, "confirm page", stored[cell.id][0], stored[cell.id][0])
         for cell in cells:
-            cell.label, cell.status = stored[cell.id][0], ACCEPTED
+            cell.label, cell.status = stored[cell.id][0], Status.ACCEPTED
         return cells
 
     def restore(self, cell_id: int, label: str | None, status: str, who: str, action: str = "undo") -> Cell:
@@ -337,7 +343,7 @@ class Case:
 
     def review_counts(self) -> dict[str, int]:
         """How many cells a person reviewed (confirmed), reclassified or excluded."""
-        counts = {REVIEWED: 0, RECLASSIFIED: 0, EXCLUDED: 0, ACCEPTED: 0, AUTO: 0}
+        counts = {Status.REVIEWED: 0, Status.RECLASSIFIED: 0, Status.EXCLUDED: 0, Status.ACCEPTED: 0, Status.AUTO: 0}
         for cell in self.cells:
             counts[cell.status] = counts.get(cell.status, 0) + 1
         return counts

@@ -10,13 +10,6 @@ from wbc_desktop.core.export import ExportCell
 from wbc_desktop.core.review import review_reason
 from wbc_desktop.core.status import Status
 
-AUTO, REVIEWED, RECLASSIFIED, EXCLUDED, ACCEPTED = (
-    Status.AUTO,
-    Status.REVIEWED,
-    Status.RECLASSIFIED,
-    Status.EXCLUDED,
-    Status.ACCEPTED,
-)
 EXCLUDE = None  # the label of an excluded cell (artifact, smudge, not a WBC)
 
 
@@ -59,18 +52,21 @@ class Cell:
 
     @property
     def excluded(self) -> bool:
-        return self.status == EXCLUDED
+        return self.status == Status.EXCLUDED
 
     def needs_review(self, threshold: float) -> bool:
         """A model call that no person has looked at yet and the review rule (core.review) does not accept:
         below the confidence threshold, or with probabilities that are not numbers."""
-        return self.status == AUTO and review_reason(self.probabilities.values(), threshold, self.foreign) is not None
+        return (
+            self.status == Status.AUTO
+            and review_reason(self.probabilities.values(), threshold, self.foreign) is not None
+        )
 
     def to_export(self, threshold: float | None = None) -> ExportCell:
         """The cell as exported; with the review ``threshold`` a model call no person verified says whether it
         needs review (and why), as the window's bin and the CLI do."""
         review = None
-        if self.status == AUTO and threshold is not None:
+        if self.status == Status.AUTO and threshold is not None:
             review = review_reason(self.probabilities.values(), threshold, self.foreign)
         return ExportCell(
             self.path,
