@@ -1,7 +1,14 @@
 """Evaluate the WBC finder on the BCCD smear fields (VOC boxes, WBC only) and, where a field's labels.csv row names
 one subtype, the classification of the detected cell.
 
-    python scripts/evaluate_fields.py [../shared/data/bccd/fields] [--iou 0.5] [--out docs/fields.md] [--classify]
+    python scripts/evaluate_fields.py [../shared/data/bccd/fields] [--iou 0.5] [--classify]
+    python scripts/evaluate_fields.py --magnifications 1.0 0.7 0.5 0.35 --stain-shifts [--subset even]
+
+The second form simulates other microscopes and stains (scripts/field_conditions.py): each field shrunk by the
+factor with its neighbours tiled around it back to 640x480, then restained; it reports recall and precision at
+IoU >= 0.5 per condition and how often the measured red-cell size (``px_per_rbc``) is within 15 % of the true
+factor times BCCD's own (the median over the chosen fields as they are). Choose parameters with ``--subset even``;
+report figures on all fields.
 """
 
 from __future__ import annotations
@@ -11,7 +18,10 @@ import csv
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from wbc_desktop.core.fields import FinderSettings, crop_cell, find_wbcs
+import numpy as np
+from field_conditions import STAIN_SHIFTS, tiled_scene
+
+from wbc_desktop.core.fields import FinderSettings, analyse_field, crop_cell, find_wbcs
 from wbc_desktop.core.images import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,12 +106,89 @@ def evaluate(fields: Path, settings: FinderSettings, threshold: float, classifie
     }
 
 
+def load_fields(fields: Path) -> list[tuple[str, np.ndarray, list]]:
+    out = []
+    for annotation in sorted((fields / "Annotations").glob("*.xml")):
+        image_path = fields / "JPEGImages" / (annotation.stem + ".jpg")
+        if image_path.exists():
+            out.append((annotation.stem, load_image(image_path), voc_boxes(annotation)))
+    return out
+
+
+def evaluate_conditions(
+    fields: list,
+    magnifications: list[float],
+    shifts: list[str],
+    subset: str,
+    threshold: float,
+    settings=FinderSettings(),
+) -> list[dict]:
+    """Recall, precision and the ruler's accuracy per (magnification, stain shift)."""
+    chosen = [i for i, (name, _, _) in enumerate(fields) if subset == "all" or int(name.split("_")[-1]) % 2 == 0]
+    sources = [(rgb, boxes) for _, rgb, boxes in fields]
+    reference = float(np.nanmedian([analyse_field(sources[i][0], settings).px_per_rbc or np.nan for i in chosen]))
+    rows = []
+    for factor in magnifications:
+        for shift in shifts:
+            tp = fp = fn = 0
+            scale_ok = scale_n = unmeasured = 0
+            for i in chosen:
+                scene = tiled_scene(sources[i:] + sources[:i], factor)
+                rgb = STAIN_SHIFTS[shift](scene.rgb)
+                analysis = analyse_field(rgb, settings)
+                boxes = [d.box for d in analysis.detections]
+                kept = [b for b in boxes if not any(iou(b, ignored) >= 0.3 for ignored in scene.ignored)]
+                hits, _ = match(kept, scene.boxes, threshold)
+                tp, fp, fn = tp + hits, fp + len(kept) - hits, fn + len(scene.boxes) - hits
+                scale_n += 1
+                if analysis.px_per_rbc is None:
+                    unmeasured += 1
+                else:
+                    scale_ok += abs(analysis.px_per_rbc / (factor * reference) - 1.0) <= 0.15
+            rows.append(
+                {
+                    "magnification": factor,
+                    "stain": shift,
+                    "recall": tp / (tp + fn) if tp + fn else 0.0,
+                    "precision": tp / (tp + fp) if tp + fp else 0.0,
+                    "tp": tp,
+                    "fp": fp,
+                    "missed": fn,
+                    "scale_within_15": scale_ok / scale_n,
+                    "unmeasured": unmeasured,
+                    "fields": scale_n,
+                    "reference_px_per_rbc": reference,
+                }
+            )
+            row = rows[-1]
+            print(
+                f"{factor:>5.2f}  {shift:<30} recall {row['recall']:.3f}  precision {row['precision']:.3f}  "
+                f"(TP {tp}, FP {fp}, missed {fn})  scale within 15 %: {row['scale_within_15']:.3f}"
+                + (f"  unmeasured {unmeasured}" if unmeasured else ""),
+                flush=True,
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("fields", nargs="?", type=Path, default=ROOT.parent / "shared" / "data" / "bccd" / "fields")
     parser.add_argument("--iou", type=float, default=0.5)
     parser.add_argument("--classify", action="store_true", help="also classify detected cells (bundled model)")
+    parser.add_argument("--magnifications", type=float, nargs="+", help="simulate these magnifications (tiled)")
+    parser.add_argument("--stain-shifts", nargs="*", help="simulate stain shifts (all when none named)")
+    parser.add_argument("--subset", choices=("all", "even"), default="all", help="even: the fields to choose on")
     args = parser.parse_args()
+    if args.magnifications is not None or args.stain_shifts is not None:
+        shifts = ["as is"] if args.stain_shifts is None else (args.stain_shifts or list(STAIN_SHIFTS))
+        magnifications = args.magnifications or [1.0]
+        rows = evaluate_conditions(load_fields(args.fields), magnifications, shifts, args.subset, args.iou)
+        worst = min(rows, key=lambda r: min(r["recall"], r["precision"]))
+        print(
+            f"worst: magnification {worst['magnification']}, {worst['stain']}: recall {worst['recall']:.3f}, "
+            f"precision {worst['precision']:.3f}; reference red cell {rows[0]['reference_px_per_rbc']:.1f} px"
+        )
+        return
     classifier = None
     if args.classify:
         from wbc_desktop.inference.litert import load_classifier

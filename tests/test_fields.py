@@ -53,6 +53,12 @@ def test_plain_background_has_no_wbc():
     blank = np.full((480, 640, 3), (235, 200, 205), np.uint8)
     assert find_wbcs(blank) == []
     results = list(classify_iter([FIELD_IMAGES[0]], FakeClassifier(), mode="field", loader=lambda p: blank))
+    assert len(results) == 1 and "no red cells" in results[0].error  # nothing to measure the magnification by
+    cells_only = FIELDS / "BloodImage_00000.jpg"  # a real field with its WBC painted over: red cells, no WBC
+    rgb = load_image(cells_only).copy()
+    x0, y0, x1, y1 = voc_boxes(cells_only.with_suffix(".xml"))[0]
+    rgb[y0:y1, x0:x1] = np.median(rgb.reshape(-1, 3), axis=0)
+    results = list(classify_iter([cells_only], FakeClassifier(), mode="field", loader=lambda p: rgb))
     assert [r.error for r in results] == [NO_WBC_FOUND]
 
 

@@ -27,6 +27,11 @@ def _add_count(commands) -> None:
         default="auto",
         help="cell: each image is one cell; field: find the WBCs in each smear field; auto: decide per image",
     )
+    parser.add_argument(
+        "--um-per-px",
+        type=float,
+        help="smear fields: the camera's micrometres per pixel, when known (default: measured from the red cells)",
+    )
 
 
 def _add_evaluate(commands) -> None:

@@ -8,6 +8,7 @@ import sys
 from wbc_desktop.commands.common import (
     EXIT_NOTHING,
     EXIT_OK,
+    EXIT_USAGE,
     OUT_OF_DOMAIN_MESSAGE,
     STAIN_ROBUST,
     Progress,
@@ -27,6 +28,9 @@ from wbc_desktop.core.review import review_reason
 
 
 def run_count(args: argparse.Namespace) -> int:
+    if args.um_per_px is not None and not 0.01 <= args.um_per_px <= 10:
+        print("error: --um-per-px is the camera's micrometres per pixel: a number from 0.01 to 10", file=sys.stderr)
+        return EXIT_USAGE
     classifier = load_model_or_explain(args.model, args.profile)
     if classifier is None:
         return EXIT_NOTHING
@@ -37,7 +41,8 @@ def run_count(args: argparse.Namespace) -> int:
     progress = Progress(len(found.images))
     done = 0
     scores: list[float] = []
-    for result in classify_iter(found.images, classifier, batch_size=args.batch_size, mode=args.mode):
+    run = classify_iter(found.images, classifier, batch_size=args.batch_size, mode=args.mode, um_per_px=args.um_per_px)
+    for result in run:
         source = str(result.source) if result.source is not None else None
         if result.ok:
             cell = ExportCell(str(result.path), result.label, result.probabilities, source=source, box=result.box)
@@ -50,6 +55,8 @@ def run_count(args: argparse.Namespace) -> int:
                     "classified_by": made_by,
                 }
                 scores.append(result.domain_score)
+            if result.px_per_rbc is not None:  # the finder's ruler for this field: a red cell's diameter
+                cell.extra["px_per_rbc"] = round(result.px_per_rbc, 1)
             cell.review = review_reason(result.probabilities.values(), threshold, made_by == STAIN_ROBUST)
             cells.append(cell)
         else:

@@ -1,10 +1,15 @@
-"""Find white blood cells in a smear field (NumPy + Pillow, no detector network).
+"""Find white blood cells in a smear field (NumPy + Pillow, no detector network), at any magnification and stain.
 
 WBC nuclei are stained purple-blue by Romanowsky stains: their blue channel is far above the mean of red and
 green, while red cells (pink-red) and background (pale) sit near or below it. Thresholding that "purple excess",
 closing the mask so the lobes of one nucleus merge, and keeping components of nucleus size gives one box per
 WBC; the box is grown from the nucleus to the whole cell and a square crop centred on it is cut for the
 classifier, comparable to the training crops (a cell centred in its surroundings).
+
+Nothing here is in pixels of a particular camera or a particular stain: the red cells are the ruler
+(:mod:`wbc_desktop.core.field_scale`): every size is in red-cell diameters and the field is analysed at a
+resolution where a red cell is ``WORK_RBC`` px; the background is mapped to one grey (white balance cancels) and
+the purple-excess cut-off is set from the field's own red cells and its strongest stain.
 """
 
 from __future__ import annotations
@@ -14,7 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-WORK_SIDE = 320  # the finder works on a copy whose longer side is this many pixels
+from wbc_desktop.core.field_scale import (
+    FieldScale,
+    background_normalised,
+    measure_scale,
+    optical_density,
+    otsu_threshold,
+)
+from wbc_desktop.core.masks import closed, label_components
+
+WORK_RBC = 44.0  # px: the finder works where a red cell is this wide (BCCD's fields at the old 320 px working side)
+MAX_WORK_SIDE = 1600  # a very high magnification is worked at this longest side at most
 
 
 @dataclass(frozen=True)
@@ -33,12 +48,35 @@ class Detection:
 
 @dataclass(frozen=True)
 class FinderSettings:
-    threshold: float = 35.0  # purple excess (B - (R+G)/2) that counts as nucleus, after light smoothing
-    min_area: float = 0.012  # of the field: smaller purple blobs are platelets or debris
+    """Sizes in red-cell diameters (d) and areas in d squared; the colour cut-off relative to the field."""
+
+    contrast: float = 0.4  # cut-off this far from the red cells' purple excess to the field's strongest (99.5th pct)
+    spread: float = 3.0  # and at least this many robust standard deviations above the red cells' median
+    min_nucleus: float = 0.48  # d^2: smaller purple blobs are platelets or debris
+    max_nucleus: float = 14.0  # d^2
     max_area: float = 0.35  # of the field: larger means the image is a single-cell crop, not a field
-    close_px: int = 5  # closing at working scale, merges the lobes of a segmented nucleus
+    close: float = 0.11  # d: closing merges the lobes of a segmented nucleus
     grow: float = 1.4  # cell box = nucleus box scaled by this (cytoplasm around the nucleus)
-    min_cell_fraction: float = 0.25  # cell box side at least this fraction of the field's shorter side
+    min_cell: float = 1.36  # d: the cell box's side at least this
+    merge: float = 0.15  # d: nucleus parts whose boxes come this close are one nucleus (lobes, a cut by a granule)
+
+
+@dataclass(frozen=True)
+class FieldAnalysis:
+    """What the finder saw in one field: the WBCs, the ruler it used, and why it found nothing when it could
+    not look (``problem``: no red cells, too blurred)."""
+
+    detections: list[Detection]
+    scale: FieldScale
+    threshold: float | None = None
+
+    @property
+    def problem(self) -> str | None:
+        return self.scale.problem
+
+    @property
+    def px_per_rbc(self) -> float | None:
+        return self.scale.px_per_rbc
 
 
 def purple_excess(rgb: np.ndarray) -> np.ndarray:
@@ -57,101 +95,96 @@ def smoothed_excess(rgb: np.ndarray, scale: float, pil: Image.Image | None = Non
     return purple_excess(np.asarray(small.filter(ImageFilter.GaussianBlur(1.0))))
 
 
-def _sliding(mask: np.ndarray, size: int, combine) -> np.ndarray:
-    """``combine`` (logical or/and) over a centred ``size`` square, edges replicated as Pillow's rank filters do;
-    separable: a pass along rows, then one along columns."""
-    half = size // 2
-    for axis in (0, 1):
-        length = mask.shape[axis]
-        padded = np.pad(mask, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        window = [slice(None), slice(None)]
-        window[axis] = slice(0, length)
-        out = padded[tuple(window)].copy()
-        for offset in range(1, size):
-            window[axis] = slice(offset, offset + length)
-            combine(out, padded[tuple(window)], out=out)
-        mask = out
-    return mask
+def merged_parts(labels: np.ndarray, count: int, gap: float, least: float) -> list[list[int]]:
+    """Component numbers grouped so that parts whose bounding boxes come within ``gap`` px are one group (the
+    lobes of one nucleus); parts under ``least`` px (specks) are left out."""
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    parts = [index for index in range(1, count + 1) if areas[index] >= least]
+    if not parts:
+        return []
+    ys, xs = np.nonzero(labels)
+    owners = labels[ys, xs]
+    boxes = {}
+    for index in parts:
+        inside = owners == index
+        boxes[index] = (xs[inside].min(), ys[inside].min(), xs[inside].max(), ys[inside].max())
+    group = {index: index for index in parts}
+
+    def root(index: int) -> int:
+        while group[index] != index:
+            index = group[index]
+        return index
+
+    for a_pos, a in enumerate(parts):
+        ax0, ay0, ax1, ay1 = boxes[a]
+        for b in parts[a_pos + 1 :]:
+            bx0, by0, bx1, by1 = boxes[b]
+            if max(bx0 - ax1, ax0 - bx1, by0 - ay1, ay0 - by1) <= gap:
+                group[root(b)] = root(a)
+    grouped: dict[int, list[int]] = {}
+    for index in parts:
+        grouped.setdefault(root(index), []).append(index)
+    return list(grouped.values())
 
 
-def closed(mask: np.ndarray, size: int) -> np.ndarray:
-    """Morphological closing with a ``size`` square (made odd): merges the lobes of one nucleus.
-
-    Max then min filter in NumPy; equal to Pillow's MaxFilter/MinFilter pair (checked on real and random masks
-    in tests/test_fields.py) at a tenth of the time, which mattered: every cell's framing runs it."""
-    size = size | 1
-    return _sliding(_sliding(np.asarray(mask, dtype=bool), size, np.logical_or), size, np.logical_and)
-
-
-def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """4-connected component labels (0 = background), numbered in the raster order of each one's first pixel.
-
-    Union-find over the runs of each row (a run joins the runs of the row above that it overlaps), then each
-    run is painted with its component's number: a few hundred runs in a cell's mask, so plain Python is fast
-    (0.2 ms where pixel-wise label propagation took 5)."""
-    height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)
-    run_rows, run_starts = (part.tolist() for part in np.nonzero(edges == 1))
-    run_ends = np.nonzero(edges == -1)[1].tolist()  # exclusive; same row-major order as the starts
-    parent = list(range(len(run_rows)))
-
-    def root(run: int) -> int:
-        while parent[run] != run:
-            parent[run] = parent[parent[run]]
-            run = parent[run]
-        return run
-
-    above_first = above_end = row_first = 0  # runs of the row above: [above_first, above_end)
-    row = -1
-    for run, (run_row, start, end) in enumerate(zip(run_rows, run_starts, run_ends, strict=True)):
-        if run_row != row:
-            above_first, above_end = (row_first, run) if run_row == row + 1 else (run, run)
-            row_first, row = run, run_row
-        while above_first < above_end and run_ends[above_first] <= start:
-            above_first += 1  # runs of the row above that end before this one starts never touch later ones
-        other = above_first
-        while other < above_end and run_starts[other] < end:
-            a, b = root(run), root(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)  # the root is a component's first run in raster order
-            other += 1
-    labels = np.zeros((height, width), dtype=np.int32)
-    numbers: dict[int, int] = {}
-    for run, (run_row, start, end) in enumerate(zip(run_rows, run_starts, run_ends, strict=True)):
-        labels[run_row, start:end] = numbers.setdefault(root(run), len(numbers) + 1)
-    return labels, len(numbers)
+def nucleus_threshold(excess: np.ndarray, density: np.ndarray, settings: FinderSettings) -> float:
+    """The purple-excess cut-off of this field: between its red cells' level and its strongest stain, and well
+    above the red cells' own spread (median and MAD, which the few nucleus pixels do not move)."""
+    cells = density > otsu_threshold(density)
+    values = excess[cells] if cells.sum() > 100 else excess.ravel()
+    level = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - level)))
+    top = float(np.percentile(excess, 99.5))
+    return max(level + settings.contrast * (top - level), level + settings.spread * spread)
 
 
-def find_wbcs(rgb: np.ndarray, settings: FinderSettings = FinderSettings()) -> list[Detection]:
-    """WBC detections in an RGB uint8 field, best first."""
+def analyse_field(
+    rgb: np.ndarray, settings: FinderSettings = FinderSettings(), scale: FieldScale | None = None
+) -> FieldAnalysis:
+    """WBC detections in an RGB uint8 field, best first, with the red-cell ruler used (measured unless given)."""
+    scale = measure_scale(rgb) if scale is None else scale
+    if scale.px_per_rbc is None:
+        return FieldAnalysis([], scale)
     height, width = rgb.shape[:2]
-    scale = min(1.0, WORK_SIDE / max(height, width))
-    excess = smoothed_excess(rgb, scale)
-    binary = closed(excess > settings.threshold, settings.close_px)
+    work = min(WORK_RBC / scale.px_per_rbc, MAX_WORK_SIDE / max(height, width))
+    d = scale.px_per_rbc * work  # a red cell's diameter at working resolution
+    normalised = Image.fromarray(background_normalised(rgb).astype(np.uint8))
+    if abs(work - 1.0) > 1e-3:
+        normalised = normalised.resize(
+            (max(1, round(width * work)), max(1, round(height * work))), Image.Resampling.BILINEAR
+        )
+    blurred = np.asarray(normalised.filter(ImageFilter.GaussianBlur(d / 44.0)))
+    excess = purple_excess(blurred)
+    threshold = nucleus_threshold(excess, optical_density(blurred.astype(np.float32)), settings)
+    binary = closed(excess > threshold, max(3, round(settings.close * d)))
     labels, count = label_components(binary)
     work_area = binary.size
     detections = []
-    for index in range(1, count + 1):
-        ys, xs = np.nonzero(labels == index)
-        area = len(xs) / work_area
-        if not settings.min_area <= area <= settings.max_area:
+    for members in merged_parts(labels, count, settings.merge * d, settings.min_nucleus * d * d / 8):
+        ys, xs = np.nonzero(np.isin(labels, members))
+        nucleus = len(xs) / (d * d)
+        if not settings.min_nucleus <= nucleus <= settings.max_nucleus or len(xs) / work_area > settings.max_area:
             continue
-        strength = float(np.clip(excess[ys, xs].mean() / 100.0, 0.0, 1.0))
-        x0, x1, y0, y1 = xs.min() / scale, (xs.max() + 1) / scale, ys.min() / scale, (ys.max() + 1) / scale
+        strength = float(np.clip((excess[ys, xs].mean() - threshold) / 60.0 + 0.5, 0.0, 1.0))
+        x0, x1, y0, y1 = xs.min() / work, (xs.max() + 1) / work, ys.min() / work, (ys.max() + 1) / work
         cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-        side_w = max((x1 - x0) * settings.grow, settings.min_cell_fraction * min(width, height))
-        side_h = max((y1 - y0) * settings.grow, settings.min_cell_fraction * min(width, height))
+        least = settings.min_cell * scale.px_per_rbc
+        side_w = max((x1 - x0) * settings.grow, least)
+        side_h = max((y1 - y0) * settings.grow, least)
         box = (
             int(max(0, round(cx - side_w / 2))),
             int(max(0, round(cy - side_h / 2))),
             int(min(width, round(cx + side_w / 2))),
             int(min(height, round(cy + side_h / 2))),
         )
-        score = float(np.clip(0.5 * strength + 0.5 * min(1.0, area / 0.02), 0.0, 1.0))
-        detections.append(Detection(box, score, area))
-    return sorted(detections, key=lambda d: -d.score)
+        score = float(np.clip(0.5 * strength + 0.5 * min(1.0, nucleus / 0.8), 0.0, 1.0))
+        detections.append(Detection(box, score, len(xs) / work_area))
+    return FieldAnalysis(sorted(detections, key=lambda d: -d.score), scale, threshold)
+
+
+def find_wbcs(rgb: np.ndarray, settings: FinderSettings = FinderSettings()) -> list[Detection]:
+    """WBC detections in an RGB uint8 field, best first (none where the field cannot be measured)."""
+    return analyse_field(rgb, settings).detections
 
 
 def crop_cell(rgb: np.ndarray, detection: Detection, context: float = 1.35) -> np.ndarray:

@@ -23,11 +23,13 @@ from PIL import Image
 
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import colour_statistics
-from wbc_desktop.core.fields import SINGLE_CELL_MAX_SIDE, crop_cell, find_wbcs, looks_like_field
+from wbc_desktop.core.field_scale import FieldScale, scale_from_setting
+from wbc_desktop.core.fields import SINGLE_CELL_MAX_SIDE, analyse_field, crop_cell, looks_like_field
 from wbc_desktop.core.images import ImageLoadError, load_image
 
 MODES = ("cell", "field", "auto")
 NO_WBC_FOUND = "no white blood cell found in this field"
+SET_SCALE_HINT = "set the microscope's micrometres per pixel (Settings, or --um-per-px) to look anyway"
 
 
 @dataclass
@@ -47,6 +49,7 @@ class CellResult:
     crop: np.ndarray | None = field(default=None, repr=False)
     domain_score: float | None = None  # > 1: the image looks unlike the training data
     first_of_image: bool = True  # once per input image (progress counts images; a field yields several cells)
+    px_per_rbc: float | None = None  # a field's red-cell diameter in its pixels (the finder's ruler)
 
     @property
     def ok(self) -> bool:
@@ -75,6 +78,7 @@ class _Pending:
     source: Path | None = None
     box: list[int] | None = None
     first: bool = True
+    px_per_rbc: float | None = None
     view: np.ndarray | None = None  # the model's input (ViewSpec), uint8
     colours: np.ndarray | None = None
 
@@ -84,28 +88,41 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def expand(path: Path, image: np.ndarray, mode: str) -> list[_Pending]:
-    """One pending item for a single-cell image; one per detected WBC for a field (``mode`` decides)."""
+def expand(path: Path, image: np.ndarray, mode: str, scale: FieldScale | None = None) -> list[_Pending]:
+    """One pending item for a single-cell image; one per detected WBC for a field (``mode`` decides). ``scale``
+    is the lab's calibration; without it each field's red cells are measured."""
     if mode == "cell" or (mode == "auto" and max(image.shape[:2]) <= SINGLE_CELL_MAX_SIDE):
         return [_Pending(path, image)]  # small images are single-cell crops: no need to look for fields
-    detections = find_wbcs(image)
-    if mode == "auto" and not looks_like_field(image, detections):
+    analysis = analyse_field(image, scale=scale)
+    if mode == "auto" and (analysis.problem is not None and "no background" in analysis.problem):
+        return [_Pending(path, image)]  # a large image that is all cell: a high-resolution single cell
+    if mode == "auto" and analysis.problem is None and not looks_like_field(image, analysis.detections):
         return [_Pending(path, image)]
-    if not detections:
+    if analysis.problem is not None:
+        return [_Pending(path, None, f"cannot look for white cells: {analysis.problem}; {SET_SCALE_HINT}")]
+    if not analysis.detections:
         return [_Pending(path, None, NO_WBC_FOUND)]
+    ordered = sorted(analysis.detections, key=lambda d: (d.box[1], d.box[0]))
     return [
         _Pending(
-            Path(f"{path}#wbc{n}"), crop_cell(image, detection), source=path, box=list(detection.box), first=n == 1
+            Path(f"{path}#wbc{n}"),
+            crop_cell(image, detection),
+            source=path,
+            box=list(detection.box),
+            first=n == 1,
+            px_per_rbc=analysis.px_per_rbc,
         )
-        for n, detection in enumerate(sorted(detections, key=lambda d: (d.box[1], d.box[0])), start=1)
+        for n, detection in enumerate(ordered, start=1)
     ]
 
 
-def prepare(path: Path, mode: str, loader: Callable[[Path], np.ndarray], spec: ViewSpec | None) -> list[_Pending]:
+def prepare(
+    path: Path, mode: str, loader: Callable[[Path], np.ndarray], spec: ViewSpec | None, scale: FieldScale | None = None
+) -> list[_Pending]:
     """Everything about one input image that does not need the model: decoded, split into cells, and each cell's
     model view and colour statistics when ``spec`` asks for them. Never raises: errors become pending items."""
     try:
-        items = expand(path, loader(path), mode)
+        items = expand(path, loader(path), mode, scale)
     except ImageLoadError as error:
         return [_Pending(path, None, str(error))]
     except Exception as error:  # unexpected decoder failures are per-file too
@@ -154,13 +171,15 @@ def classify_iter(
     loader: Callable[[Path], np.ndarray] = load_image,
     mode: str = "cell",
     workers: int | None = None,
+    um_per_px: float | None = None,
 ) -> Iterator[CellResult]:
     """Yield one :class:`CellResult` per cell, in order. Bad files become results with ``error`` set.
 
     ``mode`` is ``cell`` (each image is one cell), ``field`` (find the WBCs in each image) or ``auto`` (decide
     per image). Images are prepared on ``workers`` threads (default: one per core; 0: in this thread) at most
     two batches ahead of the model, so memory stays bounded whatever the number of paths (which may be a lazy
-    iterator). The results do not depend on ``workers``.
+    iterator). The results do not depend on ``workers``. ``um_per_px``, when the lab knows its camera's, sizes
+    the field finder instead of each field's red cells.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -194,13 +213,32 @@ def classify_iter(
                 probs = {name: float(p) for name, p in zip(classes, row, strict=True)}
                 crop = item.image if item.source is not None else None
                 label = classes[int(np.argmax(row))]
-                yield CellResult(item.path, label, probs, None, item.source, item.box, crop, domain.get(i), item.first)
+                yield CellResult(
+                    item.path,
+                    label,
+                    probs,
+                    None,
+                    item.source,
+                    item.box,
+                    crop,
+                    domain.get(i),
+                    item.first,
+                    item.px_per_rbc,
+                )
             else:
                 error = item.error or batch_error
-                yield CellResult(item.path, error=error, source=item.source, box=item.box, first_of_image=item.first)
+                yield CellResult(
+                    item.path,
+                    error=error,
+                    source=item.source,
+                    box=item.box,
+                    first_of_image=item.first,
+                    px_per_rbc=item.px_per_rbc,
+                )
         pending.clear()
 
-    work = partial(prepare, mode=mode, loader=loader, spec=spec)
+    scale = scale_from_setting(um_per_px) if um_per_px else None
+    work = partial(prepare, mode=mode, loader=loader, spec=spec, scale=scale)
     for items in prepared_in_order(paths, work, workers, ahead=2 * batch_size):
         pending.extend(items)
         if len(pending) >= batch_size:

@@ -23,6 +23,7 @@ class LabSettings:
     lis_folder: str = ""  # a folder the LIS picks HL7 files up from ("" = none)
     lis_host: str = ""  # the LIS's MLLP listener ("" = none)
     lis_port: int = 0
+    um_per_px: float | None = None  # the camera's calibration for smear fields; None: measured from the red cells
     # The lab's categories beyond the model's classes, in use (filed into by key, menu or drag); the rest hidden.
     categories: tuple[str, ...] = CATEGORIES
 
@@ -43,6 +44,7 @@ class LabSettings:
             "lis_folder": self.lis_folder,
             "lis_host": self.lis_host,
             "lis_port": self.lis_port,
+            "um_per_px": self.um_per_px,
             "categories": list(self.categories),
         }
 
@@ -73,6 +75,8 @@ class LabSettings:
             chosen = data.get("categories")
             if isinstance(chosen, list):  # known names only, in the catalogue's order; settings before it: all
                 settings.categories = tuple(name for name in CATEGORIES if name in {str(c) for c in chosen})
+            scale = data.get("um_per_px")
+            settings.um_per_px = float(scale) if scale not in (None, "") and 0.01 <= float(scale) <= 10 else None
             port = int(data.get("lis_port", 0) or 0)
             settings.lis_port = port if 0 < port < 65536 else 0
         except (TypeError, ValueError, AttributeError, IndexError):

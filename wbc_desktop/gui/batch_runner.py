@@ -52,7 +52,7 @@ class BatchRunner(QObject):
             return  # the banner says why no case could be made; nothing was started
         if not w.case.info.model:
             w.unsaved.attempt("the model's name in the case", partial(w.case.set_model, w.model_info()))
-        self.task = ClassifyTask(list(paths), w.classifier, mode=w.settings.mode)
+        self.task = ClassifyTask(list(paths), w.classifier, mode=w.settings.mode, um_per_px=w.settings.um_per_px)
         self.task.signals.started.connect(self.discovered)
         w.progress.setRange(0, 0)
         w.progress.setVisible(True)

@@ -70,6 +70,16 @@ class SettingsDialog(QDialog):
         self.mode.setToolTip(
             "cell: each image is one cell; field: find the WBCs in smear fields; auto: decide per image"
         )
+        self.um_per_px = QDoubleSpinBox()  # smear fields: the camera's calibration, when the lab knows it
+        self.um_per_px.setRange(0.0, 10.0)
+        self.um_per_px.setDecimals(3)
+        self.um_per_px.setSingleStep(0.01)
+        self.um_per_px.setSuffix(" µm/px")
+        self.um_per_px.setSpecialValueText("measured from the red cells")
+        self.um_per_px.setToolTip(
+            "Smear fields: the finder sizes everything by the red cells it sees (about 7.5 µm across). "
+            "Enter your camera's micrometres per pixel to use that instead (fields without red cells need it)."
+        )
         self.keys: dict[str, QComboBox] = {}
         keys_box = QGroupBox("Keys for reclassifying (0 or X excludes)")
         keys_form = QFormLayout(keys_box)
@@ -85,6 +95,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.use_model_threshold)
         form.addRow("Operator", self.operator)
         form.addRow("Images are", self.mode)
+        form.addRow("Field scale", self.um_per_px)
         form.addRow("Lab profile", self.profile)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
@@ -158,6 +169,7 @@ class SettingsDialog(QDialog):
         self.threshold.setEnabled(settings.review_threshold is not None)
         self.operator.setText(settings.operator)
         self.mode.setCurrentText(settings.mode)
+        self.um_per_px.setValue(settings.um_per_px or 0.0)
         index = self.profile.findData(settings.profile)
         self.profile.setCurrentIndex(max(0, index))
         for key, combo in self.keys.items():
@@ -177,6 +189,7 @@ class SettingsDialog(QDialog):
         lab = self.result_settings()  # nor its name, address and LIS
         defaults.lab_name, defaults.lab_address = lab.lab_name, lab.lab_address
         defaults.lis_folder, defaults.lis_host, defaults.lis_port = lab.lis_folder, lab.lis_host, lab.lis_port
+        defaults.um_per_px = lab.um_per_px  # nor its camera's calibration
         self.show_settings(defaults)
 
     def result_settings(self) -> LabSettings:
@@ -189,6 +202,7 @@ class SettingsDialog(QDialog):
         settings.review_threshold = None if self.use_model_threshold.isChecked() else self.threshold.value()
         settings.operator = self.operator.text().strip()
         settings.mode = self.mode.currentText()
+        settings.um_per_px = self.um_per_px.value() if self.um_per_px.value() >= 0.01 else None
         settings.profile = self.profile.currentData() or ""
         chosen = {key: combo.currentText() for key, combo in self.keys.items()}
         if len(set(chosen.values())) == len(chosen):  # a key map that gives two keys one class is ignored

@@ -222,9 +222,12 @@ class ClassifyTask(QRunnable):
     drains that queue on a timer with a time budget, so a fast model can never flood the GUI thread.
     """
 
-    def __init__(self, inputs: list[str], classifier, batch_size: int = 8, mode: str = "auto"):
+    def __init__(
+        self, inputs: list[str], classifier, batch_size: int = 8, mode: str = "auto", um_per_px: float | None = None
+    ):
         super().__init__()
         self.mode = mode
+        self.um_per_px = um_per_px
         self.inputs = inputs
         self.classifier = classifier
         self.batch_size = batch_size
@@ -264,6 +267,7 @@ class ClassifyTask(QRunnable):
                 loader=load_with_thumbnail,
                 mode=self.mode,
                 workers=GUI_PREPARE_WORKERS,
+                um_per_px=self.um_per_px,
             ):
                 if self._cancel.is_set():
                     break
