@@ -6,12 +6,14 @@ import datetime as dt
 import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QMessageBox, QProgressDialog
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel, QMessageBox, QProgressDialog
 
+from wbc_desktop.core.cell_library import CellLibrary
 from wbc_desktop.core.domain import BATCH_SIZE, OUT_OF_DOMAIN_MESSAGE, batch_flagged
+from wbc_desktop.core.lab_model import LabModelVersion, next_name, refit_due, replaces, versions
 from wbc_desktop.core.status import Status
-from wbc_desktop.gui.worker import AdaptTask
+from wbc_desktop.gui.worker import AdaptTask, LibraryTask
 from wbc_desktop.inference.lab_profile import profile_is_worse
 from wbc_desktop.inference.manifest import KERAS_FILE
 from wbc_desktop.paths import profiles_dir
@@ -30,15 +32,25 @@ def fine_tuning_available(base) -> bool:
 
 
 class LabAdapter(QObject):
-    """The window's part for other labs: the out-of-domain banner, and Adapt to my lab (its task, progress
-    dialog and outcome). It owns that state; it reads the window's classifier, cases and settings."""
+    """The window's part for other labs: the out-of-domain banner, Adapt to my lab (its task, progress dialog
+    and outcome), and the lab model that learns from every signed case: the case's verified cells join the lab's
+    library, and when enough new ones exist a new version is fitted in the background and put in use if it does
+    at least as well (core/lab_model.py). It owns that state; it reads the window's classifier, cases and settings."""
+
+    lab_model_done = Signal(str)  # what the technician was told when a lab model fit ended (used or not)
+    library_done = Signal(int)  # cells in the library after a signed case was added
 
     def __init__(self, window):
         super().__init__(window)
         self.window = window
         self.adapt_dialog: QProgressDialog | None = None  # shown while a lab profile is being fitted
         self.task: AdaptTask | None = None  # the AdaptTask running or last run
+        self.library_task: LibraryTask | None = None
+        self.refitting: str | None = None  # the lab model version being fitted in the background
         self.fine_tune_steps: int | None = None  # None: the fine-tuning's own default (tests use a few)
+        self.model_label = QLabel()  # the lab model in use, always in view (status bar)
+        window.statusBar().addPermanentWidget(self.model_label)
+        self.show_lab_model()
 
     def cancel(self) -> None:
         """On closing: a fine-tune stops at its next step; nothing half-written is kept."""
@@ -60,6 +72,116 @@ class LabAdapter(QObject):
             self.window.show_banner(
                 f"⚠ {OUT_OF_DOMAIN_MESSAGE[0].upper()}{OUT_OF_DOMAIN_MESSAGE[1:]} (Settings › Adapt to my lab).{robust}"
             )
+
+    # --- the lab model: learning from every signed case -------------------------------------------------------
+
+    def library_folder(self) -> Path:
+        """The verified-cell library, beside the case store."""
+        return self.window.store.path.parent / "library"
+
+    def version_in_use(self) -> LabModelVersion | None:
+        return next((v for v in versions(profiles_dir()) if v.name == self.window.settings.profile), None)
+
+    def show_lab_model(self) -> None:
+        in_use = self.version_in_use()
+        self.model_label.setText(in_use.summary() if in_use else "")
+        self.model_label.setToolTip("Roll back: Settings › Roll back the lab model, or choose a version in Preferences")
+
+    def learn_from_signed_case(self) -> None:
+        """After a sign-out: the case's verified cells join the library (background), then a refit if due."""
+        case = self.window.case
+        if case is None or not case.info.signed:
+            return
+        task = LibraryTask(self.library_folder(), case)
+        task.signals.returned.connect(self._library_grew)
+        task.signals.errored.connect(self._lab_model_failed)
+        self.library_task = task
+        self.window.pool.start(task)
+
+    def _library_grew(self, outcome) -> None:
+        added, total, problems = outcome
+        message = f"{added} verified cells added to the lab's library ({total} in all)"
+        if problems:
+            message += f"; {len(problems)} could not be read: {problems[0]}"
+        self.window.statusBar().showMessage(message, 15_000)
+        self.library_done.emit(total)
+        self.refit_if_due()
+
+    def refit_if_due(self) -> bool:
+        """Fit the next lab model version in the background when the library has grown enough; True if started."""
+        classifier = self.window.classifier
+        base = classifier.base if classifier is not None else None
+        if base is None or base.model_dir is None or self.refitting is not None:
+            return False  # no model on disk to refit from (a test's stand-in), or a fit is running already
+        library = CellLibrary(self.library_folder())
+        try:
+            cells = library.cells(classes=base.classes)
+        finally:
+            library.close()
+        found = versions(profiles_dir())
+        if not refit_due(len(cells), self.version_in_use(), found[-1] if found else None):
+            return False
+        name = next_name(profiles_dir())
+        fine_tune = fine_tuning_available(base)
+        task = AdaptTask(
+            base,
+            [cell.path for cell in cells],
+            [cell.label for cell in cells],
+            name,
+            profiles_dir() / name,
+            fine_tune=fine_tune,
+            fine_tune_steps=self.fine_tune_steps,
+        )
+        task.signals.returned.connect(self._lab_model_fitted)
+        task.signals.errored.connect(self._lab_model_failed)
+        task.signals.cancelled.connect(lambda: self._lab_model_failed("the lab model's fit was cancelled"))
+        self.task, self.refitting = task, name
+        how = (
+            "fine-tuning the model in the background"
+            if fine_tune
+            else "a correction head (fine-tuning needs the 'train' extra and the model's Keras file)"
+        )
+        number = name.removeprefix("lab-v")
+        self.window.statusBar().showMessage(f"Fitting lab model v{number} on {len(cells)} verified cells: {how}…")
+        self.window.pool.start(task)
+        return True
+
+    def _lab_model_fitted(self, profile) -> None:
+        self.refitting = None
+        candidate = next((v for v in versions(profiles_dir()) if v.name == profile.name), None)
+        if candidate is None:
+            self._lab_model_failed(f"the new lab model {profile.name} cannot be read back")
+            return
+        use, why = replaces(candidate, self.version_in_use())
+        message = f"{candidate.summary()}: " + ("now in use" if use else f"not in use, {why}")
+        if use:
+            settings = self.window.settings.__class__.from_dict(self.window.settings.to_dict())
+            settings.profile = candidate.name
+            self.window.apply_settings(settings)
+        self.show_lab_model()
+        self.window.statusBar().showMessage(message, 60_000)
+        self.lab_model_done.emit(message)
+
+    def _lab_model_failed(self, message: str) -> None:
+        self.refitting = None
+        self.window.show_banner(f"Lab model: {message}. Signed cases are kept; it is tried again after the next.")
+        self.lab_model_done.emit(message)
+
+    def roll_back(self) -> None:
+        """Use the lab model version before the one in use (or none: the bundled model)."""
+        in_use = self.version_in_use()
+        if in_use is None:
+            QMessageBox.information(self.window, "Roll back the lab model", "No lab model is in use.")
+            return
+        older = [v for v in versions(profiles_dir()) if v.number < in_use.number]
+        settings = self.window.settings.__class__.from_dict(self.window.settings.to_dict())
+        settings.profile = older[-1].name if older else ""
+        self.window.apply_settings(settings)
+        self.show_lab_model()
+        now = older[-1].summary() if older else "the bundled model, no lab model"
+        self.window.statusBar().showMessage(f"Rolled back from lab model v{in_use.number}; in use: {now}", 30_000)
+
+    # --- Adapt to my lab (by hand) -------------------------------------------------------------------------------
 
     def verified_cells(self) -> tuple[list[Path], list[str]]:
         """Single-cell images a person confirmed or reclassified, in every case of the store, of the classes the

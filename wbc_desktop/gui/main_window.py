@@ -337,6 +337,8 @@ class MainWindow(QMainWindow):
         if profile_changed and not self.batch.running:
             self.classifier = None
             self.load_model(self.model_dir)
+        if profile_changed:
+            self.lab.show_lab_model()
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About WBC Desktop", about_html(self.classifier))

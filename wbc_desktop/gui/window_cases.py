@@ -274,6 +274,7 @@ class CaseController(QObject):
             return False
         self.window.case_bar.show_case(self.window.case.info)
         self.window.undo_stack.clear()  # a signed case does not change (amendments are another matter)
+        self.window.lab.learn_from_signed_case()  # its verified cells teach the lab model (background)
         if self.window.settings.lis_folder or (self.window.settings.lis_host and self.window.settings.lis_port):
             self.send_to_lis()  # released: the result goes to the LIS, as an analyser's validated result does
         return True

@@ -74,6 +74,7 @@ def build_menus(window) -> QMenu:
     settings_menu = window.menuBar().addMenu("&Settings")
     add_action(window, settings_menu, "&Preferences…", window.open_settings)
     add_action(window, settings_menu, "&Adapt to my lab…", window.lab.adapt_to_lab)
+    add_action(window, settings_menu, "&Roll back the lab model", window.lab.roll_back)
     help_menu = window.menuBar().addMenu("&Help")
     add_action(window, help_menu, "&About WBC Desktop", window.show_about)
     return recent_menu

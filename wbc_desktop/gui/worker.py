@@ -92,6 +92,32 @@ class ModelLoadTask(QRunnable):
         self.signals.returned.emit(classifier)
 
 
+class LibraryTask(QRunnable):
+    """Add a signed-out case's verified cells to the lab's library (copies images: off the GUI thread)."""
+
+    def __init__(self, folder: Path, case):
+        super().__init__()
+        self.folder, self.case = folder, case
+        self.signals = TaskSignals()  # returned: (cells added, cells in the library, problems)
+
+    def run(self) -> None:
+        from wbc_desktop.core.cell_library import CellLibrary
+
+        try:
+            library = CellLibrary(self.folder)
+            try:
+                added, problems = library.add_signed_case(self.case)
+                total = len(library)
+            finally:
+                library.close()
+        except Exception as error:  # a full disk or a locked index: the sign-out stands, the library waits
+            with contextlib.suppress(RuntimeError):
+                self.signals.errored.emit(f"the verified cells could not be added to the lab's library: {error}")
+            return
+        with contextlib.suppress(RuntimeError):
+            self.signals.returned.emit((added, total, problems))
+
+
 class AdaptTask(QRunnable):
     """Fit a lab profile on verified cells off the GUI thread; a fine-tune runs in a child process."""
 
@@ -153,6 +179,11 @@ class AdaptTask(QRunnable):
             return
         except (ProfileError, OSError) as error:
             self._emit(self.signals.errored, str(error))
+            return
+        except Exception as error:  # an unforeseen failure still ends the task with a message, never silently
+            if not existed:
+                shutil.rmtree(self.out, ignore_errors=True)
+            self._emit(self.signals.errored, f"the lab profile could not be fitted: {error}")
             return
         self._emit(self.signals.returned, profile)
 
