@@ -275,3 +275,21 @@ def test_adapt_finetune_skips_a_bad_file_and_refuses_an_unknown_class(tmp_path, 
     assert main(["adapt", str(verified), "--out", str(tmp_path / "other"), "--head", "finetune"]) == 2
     assert "not among the model's classes" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+@needs_tensorflow
+def test_the_lab_models_fine_tune_grows_its_steps_and_chooses_its_blend_on_held_back_cells(tmp_path):
+    from wbc_desktop.paths import model_store_dir
+    from wbc_desktop.training.finetune import FineTuneConfig, build_tuned_profile, steps_for
+
+    assert [steps_for(n) for n in (20, 100, 200, 1000)] == [150, 225, 450, 600]
+    verified = copy_verified_cells(tmp_path / "verified")
+    paths = sorted(verified.rglob("*.jpg"))
+    labels = [p.parent.name for p in paths]
+    config = FineTuneConfig(steps=3, robust_weight=None)  # the window's lab model (steps cut for the test)
+    profile = build_tuned_profile(model_store_dir(), paths, labels, "lab-v1", tmp_path / "lab-v1", config=config)
+    tried = profile.validation["blends_tried"]
+    assert set(tried) == {"0.0", "0.5"}
+    chosen = profile.model["robust_weight"]
+    assert tried[str(chosen)] == max(tried.values()) == profile.validation["accuracy"]
+    assert profile.validation["fine_tune"]["robust_weight"] == chosen
