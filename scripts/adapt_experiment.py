@@ -54,6 +54,24 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: adapt's)")
     parser.add_argument(
+        "--lab-model", action="store_true", help="steps grow with the verified cells, as the window's lab model's"
+    )
+    parser.add_argument(
+        "--curve",
+        type=int,
+        nargs="+",
+        help="instead: simulate the window's lab model: cells arrive in a seeded random order, the first N feed "
+        "the library, a version is fitted at each N (steps grow, blend chosen on held-back cells) and put in use "
+        "only if it does at least as well on its held-back cells; the crops after the largest N are scored",
+    )
+    parser.add_argument(
+        "--shift",
+        choices=("none", "hue-white-balance"),
+        default="none",
+        help="with --curve: restain every crop first (hue -15 degrees, warm white balance): a lab where the "
+        "stain-robust model is weaker",
+    )
+    parser.add_argument(
         "--folds",
         type=int,
         default=0,
@@ -74,6 +92,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     data = load_labelled_set(args.crops)
+    if args.curve:
+        return lab_model_curve(args, data)
     if args.write_split:
         return write_split(data, args.sizes[0], args.seeds[0], args.write_split)
     base = load_classifier()
@@ -106,6 +126,93 @@ def main() -> None:
             f"adapt on {size:>3} verified crops: accuracy on the other {len(targets) - size} crops "
             f"{np.mean(accuracies):.4f} (seeds {args.seeds}: {', '.join(f'{a:.4f}' for a in accuracies)})"
         )
+
+
+def shifted_copy(paths: list[Path], out: Path) -> list[Path]:
+    """The crops with a hue rotation of -15 degrees and a warm white balance, as PNG files in ``out``."""
+    from PIL import Image
+
+    from wbc_desktop.core.images import load_image
+
+    out.mkdir(parents=True, exist_ok=True)
+    shifted = []
+    for index, path in enumerate(paths):
+        hsv = np.asarray(Image.fromarray(load_image(path)).convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) - round(15 * 256 / 360)) % 256
+        rgb = np.asarray(Image.fromarray(hsv, "HSV").convert("RGB")).astype(np.float32)
+        rgb = np.clip(rgb * np.array([1.06, 1.0, 0.86], np.float32), 0, 255).astype(np.uint8)
+        target = out / f"{index:04d}.png"
+        Image.fromarray(rgb).save(target)
+        shifted.append(target)
+    return shifted
+
+
+def lab_model_curve(args, data) -> None:
+    """The window's loop (gui/lab_adapter.py, core/lab_model.py) on the crops, one seeded arrival order a seed."""
+    import tempfile
+
+    from wbc_desktop.core.lab_model import MIN_HELD_BACK
+    from wbc_desktop.inference.lab_profile import load_with_profile
+    from wbc_desktop.training.finetune import FineTuneConfig, build_tuned_profile
+
+    base = load_classifier()
+    classes = list(base.classes)
+    work = Path(tempfile.mkdtemp(prefix="lab-model-curve-"))
+    paths = list(data.paths)
+    if args.shift != "none":
+        paths = shifted_copy(paths, work / "shifted")
+    labels = list(data.labels)
+    largest = max(args.curve)
+    results: dict[int, list[float]] = {n: [] for n in args.curve}
+    for seed in args.seeds:
+        order = np.random.default_rng(seed).permutation(len(paths))
+        scored = order[largest:]
+        images = [load_image_for(paths[i]) for i in scored]
+        truth = np.array([classes.index(labels[i]) for i in scored])
+        zero_shot = float(np.mean(base.predict(images).argmax(axis=1) == truth))
+        in_use = None  # (folder, held-back accuracy)
+        for size in sorted(args.curve):
+            chosen = order[:size]
+            folder = work / f"seed{seed}-lab-v{size}"
+            config = FineTuneConfig(steps=None, robust_weight=None, seed=seed)
+            profile = build_tuned_profile(
+                base.model_dir,
+                [paths[i] for i in chosen],
+                [labels[i] for i in chosen],
+                folder.name,
+                folder,
+                config=config,
+            )
+            profile.save(folder)
+            held = profile.validation.get("accuracy")
+            enough = profile.validation.get("cells_held_back", 0) >= min(MIN_HELD_BACK, size // 5)
+            better = held is not None and enough and (in_use is None or held >= in_use[1])
+            if better and held >= profile.validation.get("bundled_accuracy", 0.0):
+                in_use = (folder, held)
+            accuracy = zero_shot
+            if in_use is not None:
+                accuracy = float(np.mean(load_with_profile(base, in_use[0]).predict(images).argmax(axis=1) == truth))
+            results[size].append(accuracy)
+            print(
+                f"  seed {seed}, {size:>3} cells: fitted held-back {held:.3f} (blend "
+                f"{profile.model['robust_weight']}, {profile.validation['fine_tune']['steps']} steps), in use "
+                f"{in_use[0].name if in_use else 'none'}: {accuracy:.4f} on {len(scored)} later crops "
+                f"(zero-shot {zero_shot:.4f})",
+                flush=True,
+            )
+    for size in sorted(args.curve):
+        values = results[size]
+        print(
+            f"lab model at {size:>3} verified cells ({args.shift}): {np.mean(values):.4f} mean over seeds "
+            f"{args.seeds} (min {min(values):.4f}, max {max(values):.4f})",
+            flush=True,
+        )
+
+
+def load_image_for(path: Path):
+    from wbc_desktop.core.images import load_image
+
+    return load_image(path)
 
 
 def cross_validate(args, base, base_logits, features, targets) -> None:
@@ -158,6 +265,7 @@ def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
         keras_logits,
         read_lab_cells,
         read_replay_cells,
+        steps_for,
     )
 
     images, _ = read_lab_cells([data.paths[i] for i in kept], base.manifest.input_size, base.manifest.view)
@@ -169,7 +277,8 @@ def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
         for seed in args.seeds:
             chosen = stratified_sample(labels, size, seed)
             rest = np.setdiff1d(np.arange(len(targets)), chosen)
-            config = FineTuneConfig(seed=seed, **({"steps": args.steps} if args.steps else {}))
+            steps = steps_for(size) if args.lab_model else args.steps
+            config = FineTuneConfig(seed=seed, **({"steps": steps} if steps else {}))
             tuned = fine_tune(base.model_dir / KERAS_FILE, images[chosen], targets[chosen], replay, config)
             single.append(float(np.mean(keras_logits(tuned, images[rest]).argmax(axis=1) == targets[rest])))
             logits = keras_logits(tuned, images[rest], True)
@@ -183,7 +292,8 @@ def fine_tune_experiment(args, base, data, kept, labels, targets) -> None:
                 wrong = rest[(targets[rest] == eosinophil) & (predicted == neutrophil)]
                 save_montage([data.paths[kept[i]] for i in wrong[:24]], args.montage)
             print(
-                f"  {size} cells, seed {seed}: {single[-1]:.4f} one view, {dihedral[-1]:.4f} 8 views, "
+                f"  {size} cells, {config.steps} steps, seed {seed}: {single[-1]:.4f} one view, "
+                f"{dihedral[-1]:.4f} 8 views (= blend 0), "
                 f"{blended[-1]:.4f} with the stain-robust calls",
                 flush=True,
             )
