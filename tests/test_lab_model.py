@@ -17,6 +17,7 @@ from wbc_desktop.core.lab_model import LabModelVersion, refit_due, replaces, ver
 from wbc_desktop.core.lab_profile import Head, Profile
 from wbc_desktop.core.status import Status
 from wbc_desktop.core.store import CaseStore
+from wbc_desktop.paths import profiles_dir
 
 FIELD = FIXTURES / "bccd_fields" / "BloodImage_00010.jpg"
 
@@ -98,15 +99,22 @@ def test_the_library_keeps_what_a_person_verified_by_content_even_when_the_folde
         library.add_signed_case(open_case)
 
 
-def test_window_learns_from_a_signed_case_in_the_background_and_rolls_back(qtbot, monkeypatch):
+def test_window_learns_from_each_signed_case_in_the_background_keeps_a_worse_refit_out_and_rolls_back(
+    qtbot, monkeypatch
+):
     """Sign out 20 verified PBC cells: they join the library, lab model v1 is fitted in the background (the
-    correction head: fine-tuning is the slow tests' matter) and put in use, the status bar names it; Settings ›
-    Roll back the lab model returns to the bundled model."""
+    correction head: fine-tuning is the slow tests' matter) and put in use, the status bar names it. A second
+    signed case fits v2, which (made worse) is kept out of use. Settings › Roll back the lab model returns to the
+    bundled model."""
+    import dataclasses
+
+    from conftest import drop
     from test_lab_profiles import verified_window
 
     from wbc_desktop.gui import lab_adapter
 
     monkeypatch.setattr(lab_model, "FIRST_FIT", 20)
+    monkeypatch.setattr(lab_model, "MIN_NEW_CELLS", 10)
     monkeypatch.setattr(lab_model, "MIN_HELD_BACK", 4)  # 20 cells hold back 4
     monkeypatch.setattr(lab_adapter, "fine_tuning_available", lambda base: False)
     window = verified_window(qtbot)
@@ -119,7 +127,22 @@ def test_window_learns_from_a_signed_case_in_the_background_and_rolls_back(qtbot
         pass
     assert window.settings.profile == "lab-v1" and window.classifier.profile.name == "lab-v1"
     assert window.lab.model_label.text().startswith("Lab model v1: 20 verified cells")
-    assert len(CellLibrary(window.lab.library_folder()).cells()) == 20
+
+    real_rule = lab_adapter.replaces  # v2 is made worse than v1 on its held-back cells
+    monkeypatch.setattr(
+        lab_adapter, "replaces", lambda new, used: real_rule(dataclasses.replace(new, accuracy=0.0), used)
+    )
+    window.cases.new_case()
+    with qtbot.waitSignal(window.batch_finished, timeout=60_000):
+        drop(window, [PBC])
+    for cell in list(window.case.cells):
+        window.review.reclassify([cell.id], Path(cell.path).parent.name)
+    with qtbot.waitSignal(window.lab.lab_model_done, timeout=60_000) as refitted:
+        assert window.cases.sign_out(signer(window), "a second test sample")
+    assert refitted.args[0].startswith("Lab model v2: 40 verified cells") and "not in use" in refitted.args[0]
+    assert window.settings.profile == "lab-v1" and [v.number for v in versions(profiles_dir())] == [1, 2]
+    assert len(CellLibrary(window.lab.library_folder()).cells()) == 40
+
     menu_action = next(a for a in window.findChildren(type(window.menuBar().actions()[0])) if "Roll back" in a.text())
     with qtbot.waitSignal(window.model_ready, timeout=60_000):
         menu_action.trigger()
