@@ -151,7 +151,7 @@ def lab_model_curve(args, data) -> None:
     """The window's loop (gui/lab_adapter.py, core/lab_model.py) on the crops, one seeded arrival order a seed."""
     import tempfile
 
-    from wbc_desktop.core.lab_model import MIN_HELD_BACK
+    from wbc_desktop.core.lab_model import LabModelVersion, replaces
     from wbc_desktop.inference.lab_profile import load_with_profile
     from wbc_desktop.training.finetune import FineTuneConfig, build_tuned_profile
 
@@ -163,14 +163,15 @@ def lab_model_curve(args, data) -> None:
         paths = shifted_copy(paths, work / "shifted")
     labels = list(data.labels)
     largest = max(args.curve)
-    results: dict[int, list[float]] = {n: [] for n in args.curve}
+    results: dict[int, list[float]] = {n: [] for n in args.curve}  # the version in use, as the window decides
+    fitted: dict[int, list[float]] = {n: [] for n in args.curve}  # the version fitted at that size
     for seed in args.seeds:
         order = np.random.default_rng(seed).permutation(len(paths))
         scored = order[largest:]
         images = [load_image_for(paths[i]) for i in scored]
         truth = np.array([classes.index(labels[i]) for i in scored])
         zero_shot = float(np.mean(base.predict(images).argmax(axis=1) == truth))
-        in_use = None  # (folder, held-back accuracy)
+        in_use = None  # (LabModelVersion, its accuracy on the later crops)
         for size in sorted(args.curve):
             chosen = order[:size]
             folder = work / f"seed{seed}-lab-v{size}"
@@ -184,27 +185,32 @@ def lab_model_curve(args, data) -> None:
                 config=config,
             )
             profile.save(folder)
-            held = profile.validation.get("accuracy")
-            enough = profile.validation.get("cells_held_back", 0) >= min(MIN_HELD_BACK, size // 5)
-            better = held is not None and enough and (in_use is None or held >= in_use[1])
-            if better and held >= profile.validation.get("bundled_accuracy", 0.0):
-                in_use = (folder, held)
-            accuracy = zero_shot
-            if in_use is not None:
-                accuracy = float(np.mean(load_with_profile(base, in_use[0]).predict(images).argmax(axis=1) == truth))
+            validation = profile.validation
+            held = validation.get("accuracy")
+            candidate = LabModelVersion(
+                size, folder.name, folder, size, held, validation.get("bundled_accuracy"),
+                int(validation.get("cells_held_back", 0)), "fine-tuned",
+            )  # fmt: skip
+            own = float(np.mean(load_with_profile(base, folder).predict(images).argmax(axis=1) == truth))
+            use, why = replaces(candidate, in_use[0] if in_use else None)
+            if use:
+                in_use = (candidate, own)
+            accuracy = in_use[1] if in_use else zero_shot
             results[size].append(accuracy)
+            fitted[size].append(own)
             print(
-                f"  seed {seed}, {size:>3} cells: fitted held-back {held:.3f} (blend "
-                f"{profile.model['robust_weight']}, {profile.validation['fine_tune']['steps']} steps), in use "
-                f"{in_use[0].name if in_use else 'none'}: {accuracy:.4f} on {len(scored)} later crops "
-                f"(zero-shot {zero_shot:.4f})",
+                f"  seed {seed}, {size:>3} cells: fitted held-back {held:.3f} on {candidate.held_back} (blend "
+                f"{profile.model['robust_weight']}, {validation['fine_tune']['steps']} steps), {own:.4f} on the "
+                f"{len(scored)} later crops; {'used' if use else 'not used: ' + why}; in use "
+                f"{in_use[0].name if in_use else 'none'}: {accuracy:.4f} (zero-shot {zero_shot:.4f})",
                 flush=True,
             )
     for size in sorted(args.curve):
         values = results[size]
         print(
-            f"lab model at {size:>3} verified cells ({args.shift}): {np.mean(values):.4f} mean over seeds "
-            f"{args.seeds} (min {min(values):.4f}, max {max(values):.4f})",
+            f"lab model at {size:>3} verified cells ({args.shift}): in use {np.mean(values):.4f} mean over seeds "
+            f"{args.seeds} (min {min(values):.4f}, max {max(values):.4f}); the version fitted at that size "
+            f"{np.mean(fitted[size]):.4f}",
             flush=True,
         )
 

@@ -123,10 +123,13 @@ def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 def _measure_at(rgb: np.ndarray, scale: float) -> tuple[float | None, str | None, np.ndarray, np.ndarray]:
     density = optical_density(background_normalised(_resized(rgb, scale)))
-    # nuclei are darker still: clipped to the 85th percentile they join the cells instead of pulling the split
-    threshold = otsu_threshold(np.minimum(density, np.percentile(density, 85)))
+    threshold = otsu_threshold(density)
     cells = density > threshold
     share = float(cells.mean())
+    if share < MIN_CELL_SHARE:  # a strong nuclear stain: the split fell between nuclei and the rest; clipped to
+        threshold = otsu_threshold(np.minimum(density, np.percentile(density, 85)))  # their 85th percentile, the
+        cells = density > threshold  # nuclei join the cells instead of pulling the split
+        share = float(cells.mean())
     if threshold < MIN_CONTRAST or share < MIN_CELL_SHARE:
         return None, "no red cells to measure the magnification by (a blank image?)", density, cells
     if share > MAX_CELL_SHARE:
