@@ -117,3 +117,17 @@ def test_window_shows_why_a_field_was_not_searched_and_uses_the_labs_calibration
     assert len(window.case.cells) == len(FIELDS[0][1]) and window.problems.count() == 1
     dialog.restore_defaults()
     assert dialog.result_settings().um_per_px == pytest.approx(0.085)  # a camera's calibration is not a default
+
+
+def test_a_wbcs_crop_has_the_same_physical_size_at_any_magnification():
+    """The crop follows the cell (in red-cell units), so at half the magnification it is half as many pixels."""
+    from wbc_desktop.core.fields import crop_cell
+
+    rgb, boxes = FIELDS[1]
+    full = max(analyse_field(rgb).detections, key=lambda d: iou(d.box, boxes[0]))
+    for factor in (0.7, 0.5):
+        scene = tiled_scene([FIELDS[1]], factor)
+        target = scene.boxes[0]
+        found = max(analyse_field(scene.rgb).detections, key=lambda d: iou(d.box, target))
+        ratio = crop_cell(scene.rgb, found).shape[0] / crop_cell(rgb, full).shape[0]
+        assert ratio == pytest.approx(factor, rel=0.15), factor
