@@ -43,6 +43,8 @@ def test_a_new_version_is_used_only_when_it_does_at_least_as_well():
     assert replaces(version(3, 300, 0.84, held_back=60), version(2, 200, 0.91))[0]  # within the noise of 40-60 cells
     assert replaces(version(1, 50, 0.40, held_back=10), None)[0]  # 10 cells prove nothing: used, as adapt does
     assert not replaces(version(2, 60, 0.95, held_back=10), version(1, 50, 0.8))[0]  # nor that it beats v1
+    # v1 in use was measured on 5 cells: v2 measured on 19 takes over whatever the two figures say
+    assert replaces(version(2, 100, 0.79, held_back=19), version(1, 25, 0.9, held_back=5))[0]
     assert version(3, 214, 0.91, 0.52).summary() == (
         "Lab model v3: 214 verified cells, held-back accuracy 0.91 (bundled model 0.52)"
     )

@@ -105,6 +105,11 @@ def replaces(candidate: LabModelVersion, in_use: LabModelVersion | None) -> tupl
     bundled = candidate.bundled_accuracy
     if not few and bundled is not None and candidate.accuracy < bundled:
         return False, f"it does worse than the bundled model on its held-back cells ({bundled:.2f})"
+    if in_use is not None and in_use.accuracy is not None and in_use.held_back < MIN_HELD_BACK:
+        # the version in use was never shown to be good either: the one measured on more cells takes over
+        if candidate.held_back >= in_use.held_back:
+            return True, f"it is measured on more held-back cells than v{in_use.number} ({in_use.held_back})"
+        return False, f"it is measured on fewer held-back cells than v{in_use.number}"
     if in_use is not None and in_use.accuracy is not None:
         if few:
             return False, f"too few held-back cells ({candidate.held_back}) to show it does as well as v{in_use.number}"
