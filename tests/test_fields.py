@@ -146,8 +146,8 @@ def test_closing_and_labelling_equal_the_reference_filters_on_real_and_random_ma
     from PIL import Image, ImageFilter
     from scipy import ndimage
 
-    from wbc_desktop.core.canonical import _otsu
     from wbc_desktop.core.fields import closed, label_components, smoothed_excess
+    from wbc_desktop.core.masks import otsu_threshold
 
     def pillow_closed(mask: np.ndarray, size: int) -> np.ndarray:
         image = Image.fromarray(mask.astype(np.uint8) * 255)
@@ -157,7 +157,7 @@ def test_closing_and_labelling_equal_the_reference_filters_on_real_and_random_ma
     for path in [*FIELD_IMAGES, *sorted(PBC.rglob("*.jpg"))[:6]]:
         rgb = load_image(path)
         excess = smoothed_excess(rgb, (320 if max(rgb.shape[:2]) > 400 else 96) / max(rgb.shape[:2]))
-        masks += [excess > 35.0, excess > _otsu(excess.ravel())]
+        masks += [excess > 35.0, excess > otsu_threshold(excess.ravel())]
     rng = np.random.default_rng(0)
     masks += [rng.random((rng.integers(1, 50), rng.integers(1, 50))) > rng.random() for _ in range(40)]
     for mask in masks:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from wbc_desktop.core.fields import closed, label_components, smoothed_excess
+from wbc_desktop.core.fields import smoothed_excess
 from wbc_desktop.core.images import resize_for_model
+from wbc_desktop.core.masks import closed, label_components, otsu_threshold
 
 FRAME = 1.6  # square side = this x the nucleus box's longer side (the cell and a little of its surroundings)
 WORK_SIDE = 96  # nucleus search runs on a copy this size
@@ -32,16 +33,6 @@ NUCLEAR_RED_SHARE = (0.23, 0.31)  # red share of density: below the first eosin 
 WHITE = np.array([255.0, 231.0, 204.0])  # background colour of the output (PBC's)
 
 
-def _otsu(values: np.ndarray, bins: int = 64) -> float:
-    histogram, edges = np.histogram(values, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2.0
-    weight = np.cumsum(histogram)
-    total = weight[-1]
-    mean = np.cumsum(histogram * centres)
-    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
-    return float(centres[int(np.argmax(between[:-1]))])
-
-
 def nucleus_box(rgb: np.ndarray, pil: Image.Image | None = None) -> tuple[float, float, float, float] | None:
     """The central nucleus' box ``(x0, y0, x1, y1)`` in the image's pixels, or ``None`` if none stands out.
     ``pil`` (here and below): the same pixels as a Pillow image, when the caller has one."""
@@ -49,7 +40,7 @@ def nucleus_box(rgb: np.ndarray, pil: Image.Image | None = None) -> tuple[float,
     excess = smoothed_excess(rgb, scale, pil)
     if float(excess.max() - excess.min()) < 20.0:
         return None
-    labels, count = label_components(closed(excess > _otsu(excess.ravel()), 5))
+    labels, count = label_components(closed(excess > otsu_threshold(excess.ravel()), 5))
     best, best_score = None, 0.0
     half_diagonal = np.hypot(*labels.shape) / 2.0
     for index in range(1, count + 1):

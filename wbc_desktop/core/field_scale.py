@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from wbc_desktop.core.masks import label_components
+from wbc_desktop.core.masks import component_boxes, label_components, otsu_threshold
 
 RBC_DIAMETER_UM = 7.5  # a normal red cell; the ruler's unit
 RULER_DIAMETER = 16.0  # px: the second measure runs where a red cell is this wide
@@ -55,15 +55,6 @@ def optical_density(normalised: np.ndarray) -> np.ndarray:
     return -np.log(np.clip((normalised + 1.0) / 231.0, 1e-3, 1.0)).sum(axis=2)
 
 
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    counts, edges = np.histogram(values, bins)
-    centres = (edges[:-1] + edges[1:]) / 2.0
-    weight = np.cumsum(counts)
-    mass = np.cumsum(counts * centres)
-    between = (mass[-1] * weight - mass * weight[-1]) ** 2 / np.maximum(weight * (weight[-1] - weight), 1e-9)
-    return float(centres[int(np.argmax(between))])
-
-
 def chord_lengths(mask: np.ndarray) -> np.ndarray:
     """Lengths of the runs of True along every row and every column, leaving out runs cut by the image edge."""
     lengths = []
@@ -83,15 +74,7 @@ def with_pale_centres_filled(mask: np.ndarray, largest: float) -> np.ndarray:
     bounding box) of fewer than ``largest`` px filled: red cells' pale centres, not the angular gaps between
     packed cells (filling those merged cells into clumps)."""
     labels, count = label_components(~mask)
-    ys, xs = np.nonzero(labels)
-    owners = labels[ys, xs]
-    areas = np.bincount(owners, minlength=count + 1)
-    low_x, low_y = np.full(count + 1, 1 << 30), np.full(count + 1, 1 << 30)
-    high_x, high_y = np.full(count + 1, -1), np.full(count + 1, -1)
-    np.minimum.at(low_x, owners, xs)
-    np.minimum.at(low_y, owners, ys)
-    np.maximum.at(high_x, owners, xs)
-    np.maximum.at(high_y, owners, ys)
+    areas, low_x, low_y, high_x, high_y = component_boxes(labels, count)
     box_w, box_h = high_x - low_x + 1, high_y - low_y + 1
     round_enough = (areas >= 0.6 * box_w * box_h) & (np.maximum(box_w, box_h) <= 1.8 * np.minimum(box_w, box_h))
     fill = (areas < largest) & round_enough
@@ -123,12 +106,14 @@ def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 def _measure_at(rgb: np.ndarray, scale: float) -> tuple[float | None, str | None, np.ndarray, np.ndarray]:
     density = optical_density(background_normalised(_resized(rgb, scale)))
-    threshold = otsu_threshold(density)
+    threshold = otsu_threshold(density, bins=256)
     cells = density > threshold
     share = float(cells.mean())
-    if share < MIN_CELL_SHARE:  # a strong nuclear stain: the split fell between nuclei and the rest; clipped to
-        threshold = otsu_threshold(np.minimum(density, np.percentile(density, 85)))  # their 85th percentile, the
-        cells = density > threshold  # nuclei join the cells instead of pulling the split
+    if share < MIN_CELL_SHARE:
+        # a strong nuclear stain: the split fell between nuclei and the rest; clipped to their 85th percentile, the
+        # nuclei join the cells instead of pulling the split
+        threshold = otsu_threshold(np.minimum(density, np.percentile(density, 85)), bins=256)
+        cells = density > threshold
         share = float(cells.mean())
     if threshold < MIN_CONTRAST or share < MIN_CELL_SHARE:
         return None, "no red cells to measure the magnification by (a blank image?)", density, cells

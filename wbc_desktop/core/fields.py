@@ -19,14 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from wbc_desktop.core.field_scale import (
-    FieldScale,
-    background_normalised,
-    measure_scale,
-    optical_density,
-    otsu_threshold,
-)
-from wbc_desktop.core.masks import closed, label_components
+from wbc_desktop.core.field_scale import FieldScale, background_normalised, measure_scale, optical_density
+from wbc_desktop.core.masks import closed, component_boxes, label_components, otsu_threshold
 
 WORK_RBC = 44.0  # px: the finder works where a red cell is this wide (BCCD's fields at the old 320 px working side)
 MAX_WORK_SIDE = 1600  # a very high magnification is worked at this longest side at most
@@ -98,16 +92,9 @@ def smoothed_excess(rgb: np.ndarray, scale: float, pil: Image.Image | None = Non
 def merged_parts(labels: np.ndarray, count: int, gap: float, least: float) -> list[list[int]]:
     """Component numbers grouped so that parts whose bounding boxes come within ``gap`` px are one group (the
     lobes of one nucleus); parts under ``least`` px (specks) are left out."""
-    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    areas, low_x, low_y, high_x, high_y = component_boxes(labels, count)
     parts = [index for index in range(1, count + 1) if areas[index] >= least]
-    if not parts:
-        return []
-    ys, xs = np.nonzero(labels)
-    owners = labels[ys, xs]
-    boxes = {}
-    for index in parts:
-        inside = owners == index
-        boxes[index] = (xs[inside].min(), ys[inside].min(), xs[inside].max(), ys[inside].max())
+    boxes = {index: (low_x[index], low_y[index], high_x[index], high_y[index]) for index in parts}
     group = {index: index for index in parts}
 
     def root(index: int) -> int:
@@ -130,7 +117,7 @@ def merged_parts(labels: np.ndarray, count: int, gap: float, least: float) -> li
 def nucleus_threshold(excess: np.ndarray, density: np.ndarray, settings: FinderSettings) -> float:
     """The purple-excess cut-off of this field: between its red cells' level and its strongest stain, and well
     above the red cells' own spread (median and MAD, which the few nucleus pixels do not move)."""
-    cells = density > otsu_threshold(density)
+    cells = density > otsu_threshold(density, bins=256)
     values = excess[cells] if cells.sum() > 100 else excess.ravel()
     level = float(np.median(values))
     spread = 1.4826 * float(np.median(np.abs(values - level)))
