@@ -151,6 +151,7 @@ def lab_model_curve(args, data) -> None:
     """The window's loop (gui/lab_adapter.py, core/lab_model.py) on the crops, one seeded arrival order a seed."""
     import tempfile
 
+    from wbc_desktop.core.images import load_image
     from wbc_desktop.core.lab_model import LabModelVersion, replaces
     from wbc_desktop.inference.lab_profile import load_with_profile
     from wbc_desktop.training.finetune import FineTuneConfig, build_tuned_profile
@@ -168,7 +169,7 @@ def lab_model_curve(args, data) -> None:
     for seed in args.seeds:
         order = np.random.default_rng(seed).permutation(len(paths))
         scored = order[largest:]
-        images = [load_image_for(paths[i]) for i in scored]
+        images = [load_image(paths[i]) for i in scored]
         truth = np.array([classes.index(labels[i]) for i in scored])
         zero_shot = float(np.mean(base.predict(images).argmax(axis=1) == truth))
         in_use = None  # (LabModelVersion, its accuracy on the later crops)
@@ -213,12 +214,6 @@ def lab_model_curve(args, data) -> None:
             f"{np.mean(fitted[size]):.4f}",
             flush=True,
         )
-
-
-def load_image_for(path: Path):
-    from wbc_desktop.core.images import load_image
-
-    return load_image(path)
 
 
 def cross_validate(args, base, base_logits, features, targets) -> None:

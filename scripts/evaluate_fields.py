@@ -59,6 +59,10 @@ def match(predicted, truth, threshold: float) -> tuple[int, list[int | None]]:
     return len(used), matched
 
 
+def recall_precision(tp: int, fp: int, fn: int) -> dict[str, float]:
+    return {"recall": tp / (tp + fn) if tp + fn else 0.0, "precision": tp / (tp + fp) if tp + fp else 0.0}
+
+
 def subtype_labels(fields: Path) -> dict[int, str]:
     labels = {}
     with (fields / "labels.csv").open(newline="") as handle:
@@ -98,8 +102,7 @@ def evaluate(fields: Path, settings: FinderSettings, threshold: float, classifie
         "true_positives": tp,
         "false_positives": fp,
         "missed": fn,
-        "recall": tp / (tp + fn) if tp + fn else 0.0,
-        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        **recall_precision(tp, fp, fn),
         "subtype_total": subtype_total,
         "subtype_correct": subtype_correct,
         "confusion": confusion,
@@ -149,8 +152,7 @@ def evaluate_conditions(
                 {
                     "magnification": factor,
                     "stain": shift,
-                    "recall": tp / (tp + fn) if tp + fn else 0.0,
-                    "precision": tp / (tp + fp) if tp + fp else 0.0,
+                    **recall_precision(tp, fp, fn),
                     "tp": tp,
                     "fp": fp,
                     "missed": fn,

@@ -24,6 +24,7 @@ RULER_DIAMETER = 16.0  # px: the second measure runs where a red cell is this wi
 MIN_CELL_SHARE = 0.04  # below this share of the image darker than the background there are no red cells to see
 MAX_CELL_SHARE = 0.92  # above it there is no background between cells: a single-cell crop or a thick area
 MIN_CHORDS = 40
+NO_BACKGROUND = "no background between the cells (a single-cell crop, or a thick part of the smear)"
 MIN_CONTRAST = 0.12  # optical density (sum of the channels) between cells and background; below: a blank image
 # Out of focus: cell edges wider than this share of a red cell, or than this many pixels whatever the measured size
 # (blur inflates the measure too). BCCD fields: 3.6-7.3 px, 0.04-0.08 of a red cell; blurred by a Gaussian of 8 px:
@@ -118,8 +119,7 @@ def _measure_at(rgb: np.ndarray, scale: float) -> tuple[float | None, str | None
     if threshold < MIN_CONTRAST or share < MIN_CELL_SHARE:
         return None, "no red cells to measure the magnification by (a blank image?)", density, cells
     if share > MAX_CELL_SHARE:
-        problem = "no background between the cells (a single-cell crop, or a thick part of the smear)"
-        return None, problem, density, cells
+        return None, NO_BACKGROUND, density, cells
     lengths = chord_lengths(cells)
     lengths = lengths[lengths >= 2]
     if len(lengths) < MIN_CHORDS:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from wbc_desktop.core.canonical import model_view
 from wbc_desktop.core.domain import colour_statistics
-from wbc_desktop.core.field_scale import FieldScale, scale_from_setting
+from wbc_desktop.core.field_scale import NO_BACKGROUND, FieldScale, scale_from_setting
 from wbc_desktop.core.fields import SINGLE_CELL_MAX_SIDE, analyse_field, crop_cell, looks_like_field
 from wbc_desktop.core.images import ImageLoadError, load_image
 
@@ -94,7 +94,7 @@ def expand(path: Path, image: np.ndarray, mode: str, scale: FieldScale | None = 
     if mode == "cell" or (mode == "auto" and max(image.shape[:2]) <= SINGLE_CELL_MAX_SIDE):
         return [_Pending(path, image)]  # small images are single-cell crops: no need to look for fields
     analysis = analyse_field(image, scale=scale)
-    if mode == "auto" and (analysis.problem is not None and "no background" in analysis.problem):
+    if mode == "auto" and analysis.problem == NO_BACKGROUND:
         return [_Pending(path, image)]  # a large image that is all cell: a high-resolution single cell
     if mode == "auto" and analysis.problem is None and not looks_like_field(image, analysis.detections):
         return [_Pending(path, image)]

@@ -79,8 +79,16 @@ class LabAdapter(QObject):
         """The verified-cell library, beside the case store."""
         return self.window.store.path.parent / "library"
 
-    def version_in_use(self) -> LabModelVersion | None:
-        return next((v for v in versions(profiles_dir()) if v.name == self.window.settings.profile), None)
+    def version_in_use(self, found: list[LabModelVersion] | None = None) -> LabModelVersion | None:
+        """The lab model version the settings name, among ``found`` (read from the profiles folder if not given)."""
+        found = versions(profiles_dir()) if found is None else found
+        return next((v for v in found if v.name == self.window.settings.profile), None)
+
+    def use_profile(self, name: str) -> None:
+        """Put the lab profile ``name`` in use ("" for none: the bundled model), as Preferences would."""
+        settings = self.window.settings.__class__.from_dict(self.window.settings.to_dict())
+        settings.profile = name
+        self.window.apply_settings(settings)
 
     def show_lab_model(self) -> None:
         in_use = self.version_in_use()
@@ -119,7 +127,7 @@ class LabAdapter(QObject):
         finally:
             library.close()
         found = versions(profiles_dir())
-        if not refit_due(len(cells), self.version_in_use(), found[-1] if found else None):
+        if not refit_due(len(cells), self.version_in_use(found), found[-1] if found else None):
             return False
         name = next_name(profiles_dir())
         fine_tune = fine_tuning_available(base)
@@ -148,17 +156,17 @@ class LabAdapter(QObject):
 
     def _lab_model_fitted(self, profile) -> None:
         self.refitting = None
-        candidate = next((v for v in versions(profiles_dir()) if v.name == profile.name), None)
+        found = versions(profiles_dir())
+        candidate = next((v for v in found if v.name == profile.name), None)
         if candidate is None:
             self._lab_model_failed(f"the new lab model {profile.name} cannot be read back")
             return
-        use, why = replaces(candidate, self.version_in_use())
+        use, why = replaces(candidate, self.version_in_use(found))
         message = f"{candidate.summary()}: " + ("now in use" if use else f"not in use, {why}")
         if use:
-            settings = self.window.settings.__class__.from_dict(self.window.settings.to_dict())
-            settings.profile = candidate.name
-            self.window.apply_settings(settings)
-        self.show_lab_model()
+            self.use_profile(candidate.name)  # its label follows: apply_settings shows the version in use
+        else:
+            self.show_lab_model()
         self.window.statusBar().showMessage(message, 60_000)
         self.lab_model_done.emit(message)
 
@@ -169,15 +177,13 @@ class LabAdapter(QObject):
 
     def roll_back(self) -> None:
         """Use the lab model version before the one in use (or none: the bundled model)."""
-        in_use = self.version_in_use()
+        found = versions(profiles_dir())
+        in_use = self.version_in_use(found)
         if in_use is None:
             QMessageBox.information(self.window, "Roll back the lab model", "No lab model is in use.")
             return
-        older = [v for v in versions(profiles_dir()) if v.number < in_use.number]
-        settings = self.window.settings.__class__.from_dict(self.window.settings.to_dict())
-        settings.profile = older[-1].name if older else ""
-        self.window.apply_settings(settings)
-        self.show_lab_model()
+        older = [v for v in found if v.number < in_use.number]
+        self.use_profile(older[-1].name if older else "")  # the status bar's label follows (apply_settings)
         now = older[-1].summary() if older else "the bundled model, no lab model"
         self.window.statusBar().showMessage(f"Rolled back from lab model v{in_use.number}; in use: {now}", 30_000)
 
@@ -303,6 +309,4 @@ class LabAdapter(QObject):
             "Adapt to my lab",
             f"{fitted}. It is now in use; choose another in Settings › Preferences.",
         )
-        settings = self.window.settings.__class__.from_dict(self.window.settings.to_dict())
-        settings.profile = profile.name
-        self.window.apply_settings(settings)
+        self.use_profile(profile.name)

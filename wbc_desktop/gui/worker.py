@@ -92,6 +92,12 @@ class ModelLoadTask(QRunnable):
         self.signals.returned.emit(classifier)
 
 
+def emit_unless_closed(signal, *args) -> None:
+    """Emit from a pool thread; if the window was closed meanwhile nobody is left to tell (Qt raises then)."""
+    with contextlib.suppress(RuntimeError):
+        signal.emit(*args)
+
+
 class LibraryTask(QRunnable):
     """Add a signed-out case's verified cells to the lab's library (copies images: off the GUI thread)."""
 
@@ -111,11 +117,11 @@ class LibraryTask(QRunnable):
             finally:
                 library.close()
         except Exception as error:  # a full disk or a locked index: the sign-out stands, the library waits
-            with contextlib.suppress(RuntimeError):
-                self.signals.errored.emit(f"the verified cells could not be added to the lab's library: {error}")
+            emit_unless_closed(
+                self.signals.errored, f"the verified cells could not be added to the lab's library: {error}"
+            )
             return
-        with contextlib.suppress(RuntimeError):
-            self.signals.returned.emit((added, total, problems))
+        emit_unless_closed(self.signals.returned, (added, total, problems))
 
 
 class AdaptTask(QRunnable):
@@ -146,12 +152,7 @@ class AdaptTask(QRunnable):
 
         if self._cancel.is_set():
             raise AdaptCancelled
-        self._emit(self.signals.progress, stage, done, total)
-
-    @staticmethod
-    def _emit(signal, *args) -> None:
-        with contextlib.suppress(RuntimeError):  # the window was closed meanwhile: nobody is left to tell
-            signal.emit(*args)
+        emit_unless_closed(self.signals.progress, stage, done, total)
 
     def run(self) -> None:
         from wbc_desktop.core.lab_profile import AdaptCancelled, ProfileError, load_profile
@@ -175,17 +176,17 @@ class AdaptTask(QRunnable):
         except AdaptCancelled:
             if not existed:  # a fine-tune may have written its model already: leave no half profile behind
                 shutil.rmtree(self.out, ignore_errors=True)
-            self._emit(self.signals.cancelled)
+            emit_unless_closed(self.signals.cancelled)
             return
         except (ProfileError, OSError) as error:
-            self._emit(self.signals.errored, str(error))
+            emit_unless_closed(self.signals.errored, str(error))
             return
         except Exception as error:  # an unforeseen failure still ends the task with a message, never silently
             if not existed:
                 shutil.rmtree(self.out, ignore_errors=True)
-            self._emit(self.signals.errored, f"the lab profile could not be fitted: {error}")
+            emit_unless_closed(self.signals.errored, f"the lab profile could not be fitted: {error}")
             return
-        self._emit(self.signals.returned, profile)
+        emit_unless_closed(self.signals.returned, profile)
 
     def _fine_tune_in_child(self) -> None:
         """Run :func:`wbc_desktop.training.finetune.fine_tune_job` in a spawned process, relaying its progress;
