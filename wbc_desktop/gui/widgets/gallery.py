@@ -10,6 +10,7 @@ from PySide6.QtCore import (
     QSize,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtWidgets import (
@@ -186,13 +187,23 @@ class Gallery(QWidget):
             self.holders[group] = holder
             self.columns[group], self.headers[group], self.filters[group] = column, header, proxy
             for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
-                signal.connect(self.refresh_headers)
+                signal.connect(self._headers_later)
+        # One header refresh per turn of the event loop: a key moves a cell out of one column and into another,
+        # and a batch inserts rows into every column; each of those signals used to rewrite all the headers.
+        self._header_timer = QTimer(self)
+        self._header_timer.setSingleShot(True)
+        self._header_timer.setInterval(0)
+        self._header_timer.timeout.connect(self.refresh_headers)
         self.refresh_headers()
 
     def _dropped(self, ids: list[int], group: str) -> None:
         self.reclassify_requested.emit(ids, None if group == EXCLUDED_GROUP else group)
 
-    def refresh_headers(self, *args) -> None:
+    def _headers_later(self, *args) -> None:
+        self._header_timer.start()
+
+    def refresh_headers(self) -> None:
+        self._header_timer.stop()
         for group, header in self.headers.items():
             title = {REVIEW_GROUP: "Needs review", OTHER_GROUP: "Other categories"}.get(group) or display_title(group)
             header.setText(f"{title} ({self.filters[group].rowCount()})")
