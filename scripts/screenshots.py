@@ -3,8 +3,8 @@
     python scripts/screenshots.py [--out docs] [--images tests/fixtures/pbc]
 
 Writes cells.png, gallery.png, differential.png (the right-hand panel), field.png, other_lab.png, report.png
-(page 1 of the PDF, needs pdftoppm) and settings.png, after dropping the images, reclassifying two cells and
-excluding one.
+(page 1 of the PDF, needs pdftoppm), settings.png and settings_categories.png (a lab's own category added), after
+dropping the images, reclassifying two cells and excluding one.
 """
 
 from __future__ import annotations
@@ -102,6 +102,11 @@ def main() -> None:
     dialog.show()
     settle()
     dialog.grab().save(str(args.out / "settings.png"))
+    dialog.tabs.setCurrentIndex(dialog.tabs.indexOf(dialog.categories_page))
+    dialog.new_category.setText("Hairy cell")
+    dialog.add_category()
+    settle()
+    dialog.grab().save(str(args.out / "settings_categories.png"))
     dialog.close()
     window.close()
     print(f"screenshots written to {args.out}")

@@ -235,3 +235,67 @@ def test_a_lab_chooses_its_categories_in_settings(qtbot, window, tmp_path):
     assert window.case.cell(cell.id).label != "smudge_cell" and "not in use" in window.statusBar().currentMessage()
     window.settings.categories = ()
     assert "Other categories" not in [action.text() for action in window.review.cell_menu([cell.id]).actions()]
+
+
+def test_a_lab_adds_its_own_category_and_it_keeps_its_meaning_after_sign_out(qtbot, window, tmp_path):
+    """Settings › Categories › A category of your own: a white cell the catalogue lacks (counted in the
+    differential) and an object outside it (per 100 WBC); a key files into it; sign-out freezes which is which,
+    so that the signed report stays the same when the lab's settings change; bad names are refused."""
+    from conftest import drop, signer, solid_images
+
+    from wbc_desktop.core.case import case_report
+    from wbc_desktop.core.classes import category_name_problem
+    from wbc_desktop.core.signout import sign_out_check
+    from wbc_desktop.gui.settings_dialog import SettingsDialog
+    from wbc_desktop.lis.outbox import Outbox
+    from wbc_desktop.lis.send import queue_case
+
+    assert category_name_problem("blast", ("blast",)) and category_name_problem("a|b", ())
+    assert category_name_problem("", ()) and category_name_problem("x" * 41, ())
+    dialog = SettingsDialog(window.settings)
+    qtbot.addWidget(dialog)
+    qtbot.keyClicks(dialog.new_category, "Smudge cell")  # the catalogue has it: refused, nothing added
+    dialog.add_category()
+    assert "exists already" in dialog.category_problem.text() and "Smudge_cell" not in dialog.category_boxes
+    dialog.new_category.clear()
+    qtbot.keyClicks(dialog.new_category, "Hairy cell")
+    dialog.add_category()
+    qtbot.keyClicks(dialog.new_category, "Megakaryocyte fragment")
+    dialog.new_category_counts.setChecked(False)
+    dialog.keys["7"].setCurrentText("Hairy_cell")
+    dialog.accept()  # OK with a typed name adds it too
+    window.apply_settings(dialog.result_settings())
+    assert window.settings.lab_categories == {"Hairy_cell": True, "Megakaryocyte_fragment": False}
+    assert {"Hairy_cell", "Megakaryocyte_fragment"} <= set(window.settings.categories)
+    assert window.settings.key_map["7"] == "Hairy_cell"
+    assert LabSettings.from_dict(window.settings.to_dict()).lab_categories == window.settings.lab_categories
+
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 4))
+    window.case.update_details(target=2)
+    cells = window.case.cells
+    window.activateWindow()
+    window.table.setFocus()
+    window.review.select_cell(cells[0].id)
+    qtbot.keyClick(window.table, "7")
+    assert window.case.cell(cells[0].id).label == "Hairy_cell"
+    window.review.reclassify([cells[1].id], "Megakaryocyte_fragment")
+    differential = window.case.differential(window.classes, None, window.settings.lab_categories)
+    assert next(row for row in differential.rows if row.label == "Hairy_cell").count == 1
+    assert differential.total == 3 and differential.non_wbc["Megakaryocyte_fragment"] == 1
+    shown = window.differential_panel.model
+    assert "Hairy cell" in [shown.index(row, 0).data() for row in range(shown.rowCount())]
+    assert sign_out_check(window.case, window.settings.outside_differential).counted == 3
+    window.review.reclassify([cell.id for cell in cells[2:]], cells[2].label)  # the rest confirmed
+    assert window.cases.sign_out(signer(window))
+    window.cases.export("csv", tmp_path / "signed.csv")
+    text = (tmp_path / "signed.csv").read_text().replace("\r\n", "\n")
+    assert "\nHairy_cell,1," in text and "Megakaryocyte_fragment,1,33.33" in text
+    # the lab later drops the category from its settings: the signed report still counts it outside
+    window.settings.lab_categories = {}
+    _, again, _ = case_report(window.case, window.classes, lab_categories={})
+    assert again.non_wbc["Megakaryocyte_fragment"] == 1 and again.total == 3
+    assert window.case.info.signed_context["lab_categories"] == {"Hairy_cell": True, "Megakaryocyte_fragment": False}
+    outbox = Outbox(tmp_path / "lis")  # to the LIS as signed: per 100 WBC, not a percentage
+    message = (outbox.pending_dir / f"{queue_case(window.case, outbox, 'Ana')}.hl7").read_text()
+    assert "WBCD-Megakaryocyte_fragment^Megakaryocyte fragment^L||33.3|/100{WBCs}" in message

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -286,7 +286,8 @@ class Case:
         with self._change() as db:
             # judged on the case as stored: another window may have changed cells since this one loaded them
             self.cells = self.store.open_case(self.id).cells
-            check = sign_out_check(self)
+            own = (context or {}).get("lab_categories") or {}
+            check = sign_out_check(self, outside=tuple(label for label, counts in own.items() if not counts))
             if not check.complete and reason is None:
                 raise SignOutRefused(check)
             header, cells, errors = self.store.content(self.id)
@@ -329,16 +330,22 @@ class Case:
         self,
         classes: tuple[str, ...],
         reference_ranges: dict[str, tuple[float, float]] | None = None,
+        lab_categories: Mapping[str, bool] | None = None,
     ) -> Differential:
-        """The differential over ``classes``; a lab category a person put a cell in (core.classes.CATEGORIES)
-        gets its row too."""
+        """The differential over ``classes``; a category a person put a cell in (core.classes.CATEGORIES, or
+        one of ``lab_categories``, the lab's own: label -> counts as a white cell) gets its row too. A label no
+        list names (a category made in another installation) counts as a white cell, shown, never dropped."""
+        own = dict(lab_categories or {})
+        used = {cell.label for cell in self.cells if cell.label is not None}
+        optional = (*CATEGORIES, *own, *sorted(used - {*classes, *CATEGORIES, *own}))
         return summarize(
             (cell.label for cell in self.cells),
             classes=classes,
             wbc_count=self.info.wbc_count,
             reference_ranges=reference_ranges,
             target=self.info.target,
-            optional=CATEGORIES,
+            optional=optional,
+            outside=tuple(label for label, counts in own.items() if not counts),
         )
 
     def review_counts(self) -> dict[str, int]:
@@ -376,27 +383,42 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
-def signed_context(classes: tuple[str, ...], reference_ranges, review_threshold: float | None) -> dict:
-    """What a report's flags and review marks depend on besides the cells: frozen with the signature."""
-    return {
+def signed_context(
+    classes: tuple[str, ...],
+    reference_ranges,
+    review_threshold: float | None,
+    lab_categories: Mapping[str, bool] | None = None,
+) -> dict:
+    """What a report's flags and review marks depend on besides the cells: frozen with the signature (with the
+    lab's own categories the case uses, so that a signed NRBC-like count stays outside the differential)."""
+    context = {
         "classes": list(classes),
         "reference_ranges": {name: list(bounds) for name, bounds in (reference_ranges or {}).items()},
         "review_threshold": review_threshold,
     }
+    if lab_categories:
+        context["lab_categories"] = {label: bool(counts) for label, counts in lab_categories.items()}
+    return context
 
 
 def case_report(
-    case: Case, classes: tuple[str, ...], reference_ranges=None, review_threshold: float | None = None
+    case: Case,
+    classes: tuple[str, ...],
+    reference_ranges=None,
+    review_threshold: float | None = None,
+    lab_categories: Mapping[str, bool] | None = None,
 ) -> tuple[list[ExportCell], Differential, dict]:
     """What the exports of a case contain: its cells (each saying whether it needs review, given the threshold),
-    its differential and the JSON document. A signed case is reported with the classes, reference ranges and
-    threshold it was signed with, whatever is passed (the same report, flags included, on every export)."""
+    its differential and the JSON document. A signed case is reported with the classes, reference ranges,
+    threshold and lab categories it was signed with, whatever is passed (the same report, flags included, on
+    every export)."""
     frozen = case.info.signed_context
     if frozen:
         classes = tuple(frozen["classes"])
         reference_ranges = {name: tuple(bounds) for name, bounds in frozen["reference_ranges"].items()}
         review_threshold = frozen["review_threshold"]
+        lab_categories = frozen.get("lab_categories") or {}
     cells = [cell.to_export(review_threshold) for cell in case.cells]
-    differential = case.differential(classes, reference_ranges)
+    differential = case.differential(classes, reference_ranges, lab_categories)
     report = build_report(cells, differential, model=case.info.model, errors=case.errors, case=case.header())
     return cells, differential, report

@@ -3,6 +3,9 @@ differential, or an object outside it (reported per 100 WBC). One home for the c
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+
 # The differential's rows, in the order labs print them. The immature granulocytes (promyelocytes, myelocytes,
 # metamyelocytes) count as white cells: their share is the IG % of a left shift.
 WBC_CLASSES: tuple[str, ...] = (
@@ -54,14 +57,40 @@ DISPLAY_NAMES: dict[str, str] = {
 }
 
 
-def is_wbc(label: str) -> bool:
+def is_wbc(label: str, outside: Collection[str] = ()) -> bool:
     """Whether a class counts in the differential (unknown names do: a model's class is a white cell unless
-    this catalogue says otherwise)."""
-    return label not in NON_WBC_CLASSES and label not in EXTRA_NON_WBC
+    this catalogue, or ``outside``, a lab's own categories reported per 100 WBC, says otherwise)."""
+    return label not in NON_WBC_CLASSES and label not in EXTRA_NON_WBC and label not in outside
 
 
 def display_name(label: str) -> str:
-    return DISPLAY_NAMES.get(label, label)
+    return DISPLAY_NAMES.get(label, label.replace("_", " "))
+
+
+# A lab's own category name: what a technician types ("Hairy cell", "Sézary cell", "LGL"), stored as a label
+# like the catalogue's ("Hairy_cell"); letters of any language, digits, spaces and hyphens.
+_CATEGORY_NAME = re.compile(r"^[^\W_][\w -]*$")
+MAX_CATEGORY_NAME = 40
+
+
+def category_label(name: str) -> str:
+    """The label a typed category name is stored under: its words joined by underscores, as typed otherwise
+    (an abbreviation such as "LGL" stays one)."""
+    return "_".join(name.split())
+
+
+def category_name_problem(name: str, taken: Collection[str]) -> str | None:
+    """Why ``name`` cannot be a new category (None if it can); ``taken``: the labels already in use."""
+    name = name.strip()
+    if not name:
+        return "type a name for the category"
+    if len(name) > MAX_CATEGORY_NAME:
+        return f"a category name has at most {MAX_CATEGORY_NAME} characters"
+    if not _CATEGORY_NAME.match(name):
+        return "a category name is letters, digits, spaces and hyphens, starting with a letter or digit"
+    if category_label(name).casefold() in {label.casefold() for label in taken}:
+        return f"“{name}” exists already"
+    return None
 
 
 def display_title(label: str) -> str:

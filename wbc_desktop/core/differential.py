@@ -231,13 +231,15 @@ def summarize(
     target: int = 100,
     confidence: float = 0.95,
     optional: tuple[str, ...] = (),
+    outside: tuple[str, ...] = (),
 ) -> Differential:
     """Summarize the labels of the cells in a case.
 
     ``labels`` holds one entry per cell: a class name counts it, ``None`` means the cell was excluded (artifact,
     smudge, not a WBC) and is not counted. White-cell classes make the rows; the others of ``classes``
     (erythroblasts, platelets: :mod:`wbc_desktop.core.classes`) are counted outside the differential, per 100
-    WBC; ``optional`` classes (a lab's extra categories) get a row only when a cell is in them. ``wbc_count`` is
+    WBC; ``optional`` classes (a lab's extra categories) get a row only when a cell is in them, and those of
+    them in ``outside`` (a lab's own non-WBC categories) are counted per 100 WBC too. ``wbc_count`` is
     the total WBC count in 10^9/L; with it each class gets an absolute count (from the
     NRBC-corrected count when nucleated red cells reach :data:`NRBC_CORRECTION_FROM` per 100 WBC). Flags are
     raised only once at least one cell is counted.
@@ -256,7 +258,7 @@ def summarize(
     for label in optional:
         if label not in classes and counts[label] == 0:
             del counts[label]
-    non_wbc = {label: counts.pop(label) for label in list(counts) if not is_wbc(label)}
+    non_wbc = {label: counts.pop(label) for label in list(counts) if not is_wbc(label, outside)}
     total = sum(counts.values())
     partial = Differential((), total, excluded, target, wbc_count, non_wbc)
     basis = partial.corrected_wbc_count if partial.wbc_count_corrected else wbc_count

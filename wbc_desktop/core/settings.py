@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP
+from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP, category_label, category_name_problem
 from wbc_desktop.core.differential import DEFAULT_REFERENCE_RANGES
 from wbc_desktop.core.pipeline import MODES
 
@@ -26,6 +26,19 @@ class LabSettings:
     um_per_px: float | None = None  # the camera's calibration for smear fields; None: measured from the red cells
     # The lab's categories beyond the model's classes, in use (filed into by key, menu or drag); the rest hidden.
     categories: tuple[str, ...] = CATEGORIES
+    # Categories the lab made itself (label -> counts in the differential; False: reported per 100 WBC). Never
+    # removed once made, only taken out of use, so that a case filed into one keeps its meaning.
+    lab_categories: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def known_categories(self) -> tuple[str, ...]:
+        """The catalogue's categories and the lab's own, in use or not."""
+        return (*CATEGORIES, *self.lab_categories)
+
+    @property
+    def outside_differential(self) -> tuple[str, ...]:
+        """The lab's own categories reported per 100 WBC, outside the differential."""
+        return tuple(label for label, counts in self.lab_categories.items() if not counts)
 
     def effective_threshold(self, model_threshold: float) -> float:
         return self.review_threshold if self.review_threshold is not None else model_threshold
@@ -46,6 +59,7 @@ class LabSettings:
             "lis_port": self.lis_port,
             "um_per_px": self.um_per_px,
             "categories": list(self.categories),
+            "lab_categories": dict(self.lab_categories),
         }
 
     @classmethod
@@ -62,9 +76,14 @@ class LabSettings:
             settings.target_count = target if target in (100, 200) else 100
             threshold = data.get("review_threshold")
             settings.review_threshold = float(threshold) if threshold not in (None, "") else None
+            own = data.get("lab_categories") or {}
+            for label, counts in own.items() if isinstance(own, dict) else ():
+                # a name that is not a valid new one (edited by hand, a clash) is dropped, the others kept
+                if category_name_problem(str(label), (*ALL_CLASSES, *settings.known_categories)) is None:
+                    settings.lab_categories[category_label(str(label))] = bool(counts)
             keys = {str(k): str(v) for k, v in (data.get("key_map") or {}).items()}
             # a lab's own keys are kept, those saved before keys 6-8 existed too (the new keys get their defaults)
-            if set(keys) <= set(settings.key_map) and set(keys.values()) <= {*ALL_CLASSES, *CATEGORIES}:
+            if set(keys) <= set(settings.key_map) and set(keys.values()) <= {*ALL_CLASSES, *settings.known_categories}:
                 settings.key_map.update(keys)
             settings.operator = str(data.get("operator", ""))
             mode = str(data.get("mode", "auto"))
@@ -74,7 +93,8 @@ class LabSettings:
                 setattr(settings, key, str(data.get(key, "") or ""))
             chosen = data.get("categories")
             if isinstance(chosen, list):  # known names only, in the catalogue's order; settings before it: all
-                settings.categories = tuple(name for name in CATEGORIES if name in {str(c) for c in chosen})
+                in_use = {str(c) for c in chosen}
+                settings.categories = tuple(name for name in settings.known_categories if name in in_use)
             scale = data.get("um_per_px")
             settings.um_per_px = float(scale) if scale not in (None, "") and 0.01 <= float(scale) <= 10 else None
             port = int(data.get("lis_port", 0) or 0)

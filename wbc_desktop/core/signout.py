@@ -42,8 +42,9 @@ class SignOutRefused(Exception):
         self.check = check
 
 
-def sign_out_check(case) -> SignOutCheck:
-    """The check for a :class:`~wbc_desktop.core.case.Case` as it is now."""
+def sign_out_check(case, outside: tuple[str, ...] = ()) -> SignOutCheck:
+    """The check for a :class:`~wbc_desktop.core.case.Case` as it is now; ``outside``: the lab's own categories
+    that are not white cells (LabSettings.outside_differential)."""
     unverified = tuple(cell.id for cell in case.cells if cell.status == Status.AUTO)
-    counted = sum(1 for cell in case.cells if cell.label is not None and is_wbc(cell.label))
+    counted = sum(1 for cell in case.cells if cell.label is not None and is_wbc(cell.label, outside))
     return SignOutCheck(unverified, counted, case.info.target)

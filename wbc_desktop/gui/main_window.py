@@ -236,7 +236,9 @@ class MainWindow(QMainWindow):
             differential = summarize([], reference_ranges=self.settings.reference_ranges)
             review, needs = {}, 0
         else:
-            differential = self.case.differential(self.classes, self.settings.reference_ranges)
+            differential = self.case.differential(
+                self.classes, self.settings.reference_ranges, self.settings.lab_categories
+            )
             review = self.case.review_counts()
             needs = sum(cell.needs_review(self.review_threshold) for cell in self.case.cells)
         self.differential_panel.show_differential(differential, review, needs)

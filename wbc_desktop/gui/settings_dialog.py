@@ -14,17 +14,31 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from wbc_desktop.core.classes import ALL_CLASSES, CATEGORIES, DEFAULT_KEY_MAP, WBC_CLASSES, display_title, is_wbc
+from wbc_desktop.core.classes import (
+    ALL_CLASSES,
+    CATEGORIES,
+    DEFAULT_KEY_MAP,
+    MAX_CATEGORY_NAME,
+    WBC_CLASSES,
+    category_label,
+    category_name_problem,
+    display_title,
+    is_wbc,
+)
 from wbc_desktop.core.lab_profile import PROFILE_FILE
 from wbc_desktop.core.settings import LabSettings
+from wbc_desktop.gui import style
 from wbc_desktop.paths import profiles_dir
 
 
@@ -85,7 +99,7 @@ class SettingsDialog(QDialog):
         keys_form = QFormLayout(keys_box)
         for key in DEFAULT_KEY_MAP:
             combo = QComboBox()
-            combo.addItems([*ALL_CLASSES, *CATEGORIES])  # a key may stand for a lab category too (blast, …)
+            combo.addItems([*ALL_CLASSES, *CATEGORIES])  # a key may stand for a category too (blast, …)
             keys_form.addRow(f"Key {key}", combo)
             self.keys[key] = combo
 
@@ -118,7 +132,8 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(review_page, "Review")
         self.tabs.addTab(keys_page, "Keys")
-        self.tabs.addTab(self._categories_page(), "Categories")
+        self.categories_page = self._categories_page()
+        self.tabs.addTab(self.categories_page, "Categories")
         self.tabs.addTab(self._lab_page(), "Laboratory and LIS")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
@@ -132,13 +147,83 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(page)
         layout.addWidget(QLabel("Categories in use (right-click a cell › Other categories, or give one a key):"))
         self.category_boxes: dict[str, QCheckBox] = {}
+        self.lab_categories: dict[str, bool] = {}  # the lab's own, made here or before (never removed)
+        boxes = QWidget()
+        self.category_list = QVBoxLayout(boxes)
+        self.category_list.setContentsMargins(0, 0, 0, 0)
         for label in CATEGORIES:
-            kind = "white cell, in the differential" if is_wbc(label) else "per 100 WBC, outside the differential"
-            box = QCheckBox(f"{display_title(label)} ({kind})")
-            layout.addWidget(box)
-            self.category_boxes[label] = box
-        layout.addStretch(1)
+            self._add_category_box(label, is_wbc(label))
+        scroll = self.category_scroll = QScrollArea()  # the catalogue and a lab's own ones outgrow 720 px
+        scroll.setWidget(boxes)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        layout.addWidget(scroll, 1)
+        self._show_new_category = False
+        scroll.verticalScrollBar().rangeChanged.connect(self._list_grew)
+        new = QGroupBox("A category of your own")
+        rows = QVBoxLayout(new)
+        row = QHBoxLayout()
+        self.new_category = QLineEdit()
+        self.new_category.setPlaceholderText("its name, e.g. Hairy cell")
+        self.new_category.setMaxLength(MAX_CATEGORY_NAME)
+        add = QPushButton("Add")
+        add.setAutoDefault(False)  # Enter in the name field is OK's (which adds the name too: accept)
+        add.clicked.connect(self.add_category)
+        row.addWidget(self.new_category, 1)
+        row.addWidget(add)
+        rows.addLayout(row)
+        self.new_category_counts = QCheckBox("A white cell: counts in the differential")
+        self.new_category_counts.setChecked(True)
+        self.new_category_counts.setToolTip("Unticked: reported per 100 WBC, outside the differential, like NRBC")
+        rows.addWidget(self.new_category_counts)
+        layout.addWidget(new)
+        self.category_problem = QLabel()
+        self.category_problem.setStyleSheet(style.HINT)
+        self.category_problem.setWordWrap(True)
+        layout.addWidget(self.category_problem)
         return page
+
+    def _list_grew(self, _low: int, high: int) -> None:
+        """A category just added is at the end of the list: scroll it into view."""
+        if self._show_new_category:
+            self._show_new_category = False
+            self.category_scroll.verticalScrollBar().setValue(high)
+
+    def accept(self) -> None:
+        """OK with a name typed but not added adds it (Enter in the name field lands here too); a name that
+        cannot be one keeps the dialog open on the Categories tab with the reason."""
+        if self.new_category.text().strip():
+            self.add_category()
+            if self.new_category.text().strip():
+                self.tabs.setCurrentIndex(self.tabs.indexOf(self.categories_page))
+                return
+        super().accept()
+
+    def _add_category_box(self, label: str, counts: bool) -> QCheckBox:
+        kind = "white cell, in the differential" if counts else "per 100 WBC, outside the differential"
+        box = QCheckBox(f"{display_title(label)} ({kind})")
+        self.category_list.addWidget(box)
+        self.category_boxes[label] = box
+        return box
+
+    def add_category(self) -> None:
+        """A category of the lab's own from the typed name: in use at once, and a choice for every key. Whether
+        it counts as a white cell is fixed from then on (a case filed into it keeps its meaning)."""
+        name = self.new_category.text()
+        problem = category_name_problem(name, (*ALL_CLASSES, *self.category_boxes))
+        if problem is not None:
+            self.category_problem.setText(problem)
+            return
+        label = category_label(name)
+        counts = self.new_category_counts.isChecked()
+        self.lab_categories[label] = counts
+        box = self._add_category_box(label, counts)
+        box.setChecked(True)
+        self._show_new_category = True  # scrolled to once the list has grown (_list_grew)
+        for combo in self.keys.values():
+            combo.addItem(label)
+        self.new_category.clear()
+        self.category_problem.setText(f"“{display_title(label)}” added; OK keeps it.")
 
     def _lab_page(self) -> QWidget:
         """The laboratory printed on reports, and where signed results go (lis.outbox)."""
@@ -172,7 +257,13 @@ class SettingsDialog(QDialog):
         self.um_per_px.setValue(settings.um_per_px or 0.0)
         index = self.profile.findData(settings.profile)
         self.profile.setCurrentIndex(max(0, index))
-        for key, combo in self.keys.items():
+        for label, counts in settings.lab_categories.items():
+            if label not in self.category_boxes:
+                self.lab_categories[label] = counts
+                self._add_category_box(label, counts)
+                for combo in self.keys.values():
+                    combo.addItem(label)
+        for key, combo in self.keys.items():  # after the lab's own categories joined the keys' choices
             combo.setCurrentText(settings.key_map.get(key, DEFAULT_KEY_MAP[key]))
         for label, box in self.category_boxes.items():
             box.setChecked(label in settings.categories)
@@ -210,5 +301,6 @@ class SettingsDialog(QDialog):
         settings.lab_name, settings.lab_address = self.lab_name.text().strip(), self.lab_address.text().strip()
         settings.lis_folder, settings.lis_host = self.lis_folder.text().strip(), self.lis_host.text().strip()
         settings.lis_port = self.lis_port.value()
+        settings.lab_categories = dict(self.lab_categories)
         settings.categories = tuple(label for label, box in self.category_boxes.items() if box.isChecked())
         return settings

@@ -212,7 +212,7 @@ class CaseController(QObject):
             )
             return
         reason = None
-        check = sign_out_check(self.window.case)
+        check = sign_out_check(self.window.case, self.window.settings.outside_differential)
         if not check.complete:
             box = QMessageBox(
                 QMessageBox.Icon.Warning, "Sign out", "This case is not ready to sign out.", parent=self.window
@@ -258,7 +258,10 @@ class CaseController(QObject):
             self.window.show_banner("Sign-out waits for the batch: its cells are still being classified.")
             return False
         context = signed_context(
-            self.window.classes, self.window.settings.reference_ranges, self.window.review_threshold
+            self.window.classes,
+            self.window.settings.reference_ranges,
+            self.window.review_threshold,
+            self.window.settings.lab_categories,
         )
         context.update(
             lab_name=self.window.settings.lab_name, lab_address=self.window.settings.lab_address
@@ -298,7 +301,11 @@ class CaseController(QObject):
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; choose another name or confirm replacing it")
         cells, differential, report = case_report(
-            self.window.case, self.window.classes, self.window.settings.reference_ranges, self.window.review_threshold
+            self.window.case,
+            self.window.classes,
+            self.window.settings.reference_ranges,
+            self.window.review_threshold,
+            self.window.settings.lab_categories,
         )
         if kind == "csv":
             write_csv(path, cells, self.window.classes, differential)

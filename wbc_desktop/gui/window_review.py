@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QMenu,
 )
 
-from wbc_desktop.core.classes import CATEGORIES, display_title
+from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.fields import Detection, crop_cell
 from wbc_desktop.core.images import ImageLoadError, display_text, load_image, load_preview
 from wbc_desktop.core.records import CaseLockedError
@@ -183,7 +183,7 @@ class ReviewController(QObject):
         label = self.window.settings.key_map.get(key)
         if label in self.window.classes or label in self.window.settings.categories:
             self.label_current(label)
-        elif label in CATEGORIES:
+        elif label in self.window.settings.known_categories:
             self.window.statusBar().showMessage(
                 f"Key {key} files into “{display_title(label)}”, which is not in use: Settings › Categories", 5000
             )

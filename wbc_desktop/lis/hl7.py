@@ -12,7 +12,7 @@ from hl7apy.exceptions import HL7apyException
 from hl7apy.parser import parse_message
 
 from wbc_desktop import __version__
-from wbc_desktop.core.classes import display_name, is_wbc
+from wbc_desktop.core.classes import display_name
 from wbc_desktop.core.differential import Differential
 from wbc_desktop.lis.codes import PANEL, WBC_COUNT, Code
 
@@ -131,7 +131,7 @@ def _observations(differential: Differential, codes: dict[str, tuple[Code, Code 
             yield absolute_code, f"{row.absolute:.2f}", "10*9/L^10*9/L^UCUM", "", ""
     for label in differential.non_wbc:
         per_100 = differential.per_100_wbc(label)
-        if per_100 is None or is_wbc(label):
+        if per_100 is None:  # no white cell counted
             continue
         code = (codes.get(label) or (Code(f"WBCD-{label}", display_name(label), "L"), None))[0]
         yield code, f"{per_100:.1f}", "/100{WBCs}^per 100 leukocytes^UCUM", "", ""
