@@ -77,14 +77,14 @@ def main() -> None:
         if page_confirm:  # class pages: one column as wide as the gallery, Ctrl+Page Down to the next
             window.gallery.one_class.setChecked(True)
             keys += 1
+        # the script's own bookkeeping (which cells still wait) is kept cheap: its time counts as a stall too
+        cells = {cell.id: cell for cell in window.case.cells}
         for group in window.gallery.columns:
             if group == EXCLUDED_GROUP:
                 continue
             column = window.gallery.columns[group]
             while True:
-                waiting = [
-                    cell_id for cell_id in window.gallery.cell_ids(group) if window.case.cell(cell_id).status == "auto"
-                ]
+                waiting = [cell_id for cell_id in window.gallery.cell_ids(group) if cells[cell_id].status == "auto"]
                 if not waiting:
                     break
                 window.review.select_cell(waiting[0])  # a click, or Ctrl+Page Down, to this column's first cell: a key
@@ -92,7 +92,7 @@ def main() -> None:
                 keys += 1
                 if page_confirm and group != REVIEW_GROUP:
                     press(column, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-                    if any(window.case.cell(c).status == "auto" for c in window.gallery.cell_ids(group)):
+                    if any(cells[c].status == "auto" for c in window.gallery.cell_ids(group)):
                         press(column, Qt.Key.Key_PageDown)  # the next page of this column
                 else:
                     for _ in waiting:

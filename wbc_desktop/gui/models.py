@@ -180,6 +180,8 @@ class DifferentialModel(ColumnsModel):
         self.differential: Differential | None = None
 
     def set_differential(self, differential: Differential) -> None:
+        if differential == self.differential:  # a confirmed call changes no count: no reset, no repaint
+            return
         self.beginResetModel()
         self.differential = differential
         self.endResetModel()

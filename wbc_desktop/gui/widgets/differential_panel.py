@@ -64,7 +64,9 @@ class DifferentialPanel(QWidget):
         self.target.setValue(min(differential.total, differential.target))
         self.target.setFormat(f"{differential.total} of {differential.target} cells counted")
         reached = differential.total >= differential.target
-        self.target.setStyleSheet(style.TARGET_REACHED if reached else "")
+        sheet = style.TARGET_REACHED if reached else ""
+        if self.target.styleSheet() != sheet:  # setting a style sheet re-polishes the widget: only on a change
+            self.target.setStyleSheet(sheet)
         if reached:
             self.target.setFormat(f"Target reached: {differential.total} of {differential.target} cells counted")
         outside = "".join(

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -176,6 +177,9 @@ class Gallery(QWidget):
             header = QLabel()
             header.setAlignment(Qt.AlignmentFlag.AlignCenter)
             header.setStyleSheet(style.COLUMN_HEADER)
+            # the count in the header changes with keys: its width must not re-lay out (and so repaint) all the
+            # columns, so the header keeps room for a three-digit count (more digits widen it once: _fit_header)
+            header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             proxy = GroupFilter(group, self)
             proxy.setSourceModel(source_model)
             column = GroupColumn(group)
@@ -205,8 +209,21 @@ class Gallery(QWidget):
     def refresh_headers(self) -> None:
         self._header_timer.stop()
         for group, header in self.headers.items():
-            title = {REVIEW_GROUP: "Needs review", OTHER_GROUP: "Other categories"}.get(group) or display_title(group)
-            header.setText(f"{title} ({self.filters[group].rowCount()})")
+            count = self.filters[group].rowCount()
+            self._fit_header(header, group, len(str(count)))
+            header.setText(f"{self._title(group)} ({count})")
+
+    def _fit_header(self, header: QLabel, group: str, digits: int) -> None:
+        reserve = max(3, digits)
+        if header.property("digits") != reserve:
+            header.setProperty("digits", reserve)
+            header.setMinimumWidth(
+                header.fontMetrics().horizontalAdvance(f"{self._title(group)} ({'0' * reserve})") + 8
+            )
+
+    @staticmethod
+    def _title(group: str) -> str:
+        return {REVIEW_GROUP: "Needs review", OTHER_GROUP: "Other categories"}.get(group) or display_title(group)
 
     def set_thumbnail_size(self, side: int) -> None:
         for column in self.columns.values():
@@ -262,7 +279,7 @@ class Gallery(QWidget):
                 selection.setCurrentIndex(proxy_index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
                 column.scrollTo(proxy_index)
                 self.scroll.ensureWidgetVisible(self.holders[group], 0, 0)  # the column too, not only its row
-            else:
+            elif selection.hasSelection() or selection.currentIndex().isValid():  # untouched columns not repainted
                 selection.clearSelection()
                 selection.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
 
