@@ -271,3 +271,29 @@ def test_window_exports_say_which_calls_need_review_and_sign_out_waits_for_a_bat
     assert not window.cases.sign_out(signer(window), "test") and not window.case.locked
     assert "waits for the batch" in window.banner.text()
     window.batch.task = None
+
+
+def test_reaching_the_target_is_cued_once_with_a_sound_if_the_lab_wants_one(qtbot, window, tmp_path, monkeypatch):
+    """The count reaching its target: a message and (Settings › Sound when the target is reached) a beep, once at
+    the crossing; nothing while below it, nor on later keys."""
+    from conftest import drop, solid_images
+    from PySide6.QtWidgets import QApplication
+
+    from wbc_desktop.core.settings import LabSettings
+
+    beeps = []
+    monkeypatch.setattr(QApplication, "beep", staticmethod(lambda: beeps.append(1)))
+    assert LabSettings.from_dict(LabSettings(target_sound=True).to_dict()).target_sound
+    window.settings.target_sound = True
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 3))
+    window.case.update_details(target=4)
+    window.refresh_differential()
+    window.review.reclassify([window.case.cells[0].id], None)  # excluded: 2 counted, still below
+    assert not beeps
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "more", 2, size=26))
+    assert len(window.case.cells) == 5 and beeps == [1]
+    assert "Target reached" in window.statusBar().currentMessage()
+    window.review.reclassify([window.case.cells[1].id], window.case.cells[1].label)  # a later key: no new cue
+    assert beeps == [1]

@@ -13,6 +13,7 @@ from wbc_desktop.core.pipeline import MODES
 class LabSettings:
     reference_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_REFERENCE_RANGES))
     target_count: int = 100
+    target_sound: bool = False  # a sound when a case reaches its target count (the bar's colour always changes)
     review_threshold: float | None = None  # None: the model manifest's calibrated threshold
     key_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEY_MAP))
     operator: str = ""
@@ -47,6 +48,7 @@ class LabSettings:
         return {
             "reference_ranges": {k: list(v) for k, v in self.reference_ranges.items()},
             "target_count": self.target_count,
+            "target_sound": self.target_sound,
             "review_threshold": self.review_threshold,
             "key_map": dict(self.key_map),
             "operator": self.operator,
@@ -74,6 +76,7 @@ class LabSettings:
                     settings.reference_ranges[label] = (low, high)
             target = int(data.get("target_count", settings.target_count))
             settings.target_count = target if target in (100, 200) else 100
+            settings.target_sound = data.get("target_sound") is True
             threshold = data.get("review_threshold")
             settings.review_threshold = float(threshold) if threshold not in (None, "") else None
             own = data.get("lab_categories") or {}

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QGuiApplication, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.session = Session(settings_store.load_settings())  # settings, case, current cell: one typed place
         self.classifier = None
         self.model_error: str | None = None
+        self._target_seen: dict[tuple[int | None, int], bool] = {}  # (case, target) -> reached: _cue_target
         # Every class a technician can put a cell in (the model's and beyond): gallery columns, keys, differential
         self.classes: tuple[str, ...] = ALL_CLASSES
         self.store, self.store_notice = open_store(store_path or user_data_dir() / "cases.sqlite")
@@ -242,8 +244,20 @@ class MainWindow(QMainWindow):
             review = self.case.review_counts()
             needs = sum(cell.needs_review(self.review_threshold) for cell in self.case.cells)
         self.differential_panel.show_differential(differential, review, needs)
+        self._cue_target(differential)
         self.gallery.refresh_headers()
         self.differential_updated.emit()
+
+    def _cue_target(self, differential) -> None:
+        """The moment a case reaches its target count: a message, and a sound if the lab wants one (the bar's
+        colour says it all the time). Only on the crossing: not for a case opened complete, not on every key."""
+        key = (self.case.id if self.case is not None else None, differential.target)
+        reached = differential.total >= differential.target
+        if self._target_seen.get(key) is False and reached:
+            self.statusBar().showMessage(f"Target reached: {differential.total} white cells counted", 6000)
+            if self.settings.target_sound:
+                QApplication.beep()
+        self._target_seen = {key: reached}
 
     def load_thumbnails_later(self) -> None:
         """Resumed cases have no thumbnails in memory: make them in the background."""

@@ -68,6 +68,7 @@ class SettingsDialog(QDialog):
 
         self.target = QComboBox()
         self.target.addItems(["100", "200"])
+        self.target_sound = QCheckBox("Sound when the target is reached")
         self.use_model_threshold = QCheckBox("Use the model's calibrated threshold")
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1.0)
@@ -105,6 +106,7 @@ class SettingsDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Target count", self.target)
+        form.addRow("", self.target_sound)
         form.addRow("Review threshold", self.threshold)
         form.addRow("", self.use_model_threshold)
         form.addRow("Operator", self.operator)
@@ -249,6 +251,7 @@ class SettingsDialog(QDialog):
             low.setValue(pair[0])
             high.setValue(pair[1])
         self.target.setCurrentText(str(settings.target_count))
+        self.target_sound.setChecked(settings.target_sound)
         self.use_model_threshold.setChecked(settings.review_threshold is None)
         self.threshold.setValue(settings.effective_threshold(self.model_threshold))
         self.threshold.setEnabled(settings.review_threshold is not None)
@@ -290,6 +293,7 @@ class SettingsDialog(QDialog):
             for label, (low, high) in self.ranges.items()
         }
         settings.target_count = int(self.target.currentText())
+        settings.target_sound = self.target_sound.isChecked()
         settings.review_threshold = None if self.use_model_threshold.isChecked() else self.threshold.value()
         settings.operator = self.operator.text().strip()
         settings.mode = self.mode.currentText()
