@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,8 @@ def test_a_lab_adds_its_own_category_and_it_keeps_its_meaning_after_sign_out(qtb
     from wbc_desktop.core.classes import category_name_problem
     from wbc_desktop.core.signout import sign_out_check
     from wbc_desktop.gui.settings_dialog import SettingsDialog
+    from wbc_desktop.lis.codes import RESULT_CODES
+    from wbc_desktop.lis.hl7 import local_code
     from wbc_desktop.lis.outbox import Outbox
     from wbc_desktop.lis.send import queue_case
 
@@ -298,4 +301,63 @@ def test_a_lab_adds_its_own_category_and_it_keeps_its_meaning_after_sign_out(qtb
     assert window.case.info.signed_context["lab_categories"] == {"Hairy_cell": True, "Megakaryocyte_fragment": False}
     outbox = Outbox(tmp_path / "lis")  # to the LIS as signed: per 100 WBC, not a percentage
     message = (outbox.pending_dir / f"{queue_case(window.case, outbox, 'Ana')}.hl7").read_text()
-    assert "WBCD-Megakaryocyte_fragment^Megakaryocyte fragment^L||33.3|/100{WBCs}" in message
+    code = local_code("Megakaryocyte_fragment").code  # a local code no lab name can make equal to a table's
+    assert f"|{code}^Megakaryocyte fragment^L||33.3|/100{{WBCs}}" in message and "|UNICODE UTF-8" in message
+    assert local_code("PLASMA").code != RESULT_CODES["plasma_cell"][0].code and len(code) <= 20
+
+
+def test_a_case_keeps_what_its_lab_categories_counted_as_whatever_the_settings_say_later(tmp_path):
+    """The kind of a lab category is stored with the case when a cell is first filed into it: a category later
+    dropped from the settings (or edited there by hand) cannot turn an object counted per 100 WBC into a white
+    cell, on screen, in the sign-out check or in the signed report; an amendment keeps it too."""
+    from wbc_desktop.core.case import case_report
+    from wbc_desktop.core.signout import sign_out_check
+    from wbc_desktop.core.store import CaseStore
+
+    store = CaseStore(tmp_path / "cases.sqlite")
+    case = store.create_case(sample_id="S1")
+    probabilities = {"neutrophil": 1.0}
+    case.add_results([(f"c{i}.jpg", "neutrophil", probabilities) for i in range(3)])
+    case.set_label(case.cells[0].id, "Megakaryocyte_fragment", "ana", counts=False)
+    case.set_label(case.cells[1].id, "Megakaryocyte_fragment", "ana", counts=True)  # first kind kept
+    reopened = store.open_case(case.id)
+    assert reopened.category_kinds == {"Megakaryocyte_fragment": False}
+    settings_lost_it: dict[str, bool] = {}
+    differential = reopened.differential(("neutrophil",), None, settings_lost_it)
+    assert differential.total == 1 and differential.non_wbc["Megakaryocyte_fragment"] == 2
+    assert sign_out_check(reopened).counted == 1
+    with pytest.raises(sqlite3.DatabaseError):  # the database refuses to change what the case counted it as
+        store.db.execute("UPDATE case_categories SET counts_in_differential = 1")
+    reopened.sign_out("ana", "test", {"classes": ["neutrophil"], "reference_ranges": {}, "review_threshold": 0.9})
+    assert reopened.info.signed_context["lab_categories"] == {"Megakaryocyte_fragment": False}
+    _, signed, _ = case_report(
+        store.open_case(case.id), ("neutrophil",), lab_categories={"Megakaryocyte_fragment": True}
+    )
+    assert signed.total == 1 and signed.non_wbc["Megakaryocyte_fragment"] == 2
+    amended = store.amend(case.id, "a second look", "ana")
+    assert amended.category_kinds == {"Megakaryocyte_fragment": False}
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("Smudge-cell", "exists already"),  # the catalogue's "Smudge cell" with a hyphen
+        ("\uff22last", "exists already"),  # full-width B: "Blast"
+        ("total", "the report uses"),
+        ("Excluded", "the report uses"),
+        ("not_wbc", "the report uses"),
+        ("IG total", "the report uses"),
+        ("a|b", "letters, digits"),
+    ],
+)
+def test_a_category_name_that_would_read_as_another_is_refused(name, problem):
+    from wbc_desktop.core.classes import CATEGORIES, category_name_problem
+
+    assert problem in (category_name_problem(name, (*ALL_CLASSES, *CATEGORIES)) or "")
+
+
+def test_a_hand_edited_category_kind_that_is_not_true_or_false_is_dropped():
+    loaded = LabSettings.from_dict({"lab_categories": {"Hairy cell": "false", "LGL": False, "Se\u0301zary cell": True}})
+    assert loaded.lab_categories == {"LGL": False, "S\u00e9zary_cell": True}  # "false" is a word, not False
+    keys = LabSettings.from_dict({"key_map": {"1": "lymphocyte", "4": "neutrophil", "7": "Gone"}}).key_map
+    assert (keys["1"], keys["4"], keys["7"]) == ("lymphocyte", "neutrophil", "erythroblast")  # the rest kept

@@ -44,6 +44,8 @@ class Case:
     cells: list[Cell] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     read_only: str | None = None  # why this window may not change the case (open in another window), if so
+    # the lab's own categories this case filed cells into: label -> counts in the differential (as first used)
+    category_kinds: dict[str, bool] = field(default_factory=dict)
 
     @property
     def id(self) -> int:
@@ -169,10 +171,17 @@ class Case:
     def add_error(self, path: str, message: str) -> None:
         self.add_errors([(path, message)])
 
-    def set_label(self, cell_id: int, label: str | None, who: str) -> Cell:
-        """Reclassify a cell (``label=None`` excludes it); confirming the model's call marks it reviewed."""
+    def set_label(self, cell_id: int, label: str | None, who: str, counts: bool | None = None) -> Cell:
+        """Reclassify a cell (``label=None`` excludes it); confirming the model's call marks it reviewed.
+        ``counts``: for a lab's own category, whether it is a white cell; the case keeps the kind it was first
+        filed with (``category_kinds``), whatever the settings say later."""
         cell = self.cell(cell_id)
+        new_kind = label is not None and counts is not None and label not in self.category_kinds
         with self._change():
+            if new_kind:
+                self.store.db.execute(
+                    "INSERT OR IGNORE INTO case_categories VALUES (?, ?, ?)", (self.id, label, int(bool(counts)))
+                )
             previous, _ = self._stored(cell_id)
             if label is None:
                 status, action = Status.EXCLUDED, "exclude"
@@ -182,6 +191,9 @@ class Case:
                 status, action = Status.RECLASSIFIED, "reclassify"
             self.store.db.execute("UPDATE cells SET label = ?, status = ? WHERE id = ?", (label, status, cell_id))
             self._audit(cell_id, who, action, previous, label)
+        if new_kind:
+            assert label is not None and counts is not None
+            self.category_kinds[label] = bool(counts)
         cell.label, cell.status = label, status
         return cell
 
@@ -285,7 +297,11 @@ class Case:
         context_text = canonical_json(context) if context else None
         with self._change() as db:
             # judged on the case as stored: another window may have changed cells since this one loaded them
-            self.cells = self.store.open_case(self.id).cells
+            stored = self.store.open_case(self.id)
+            self.cells, self.category_kinds = stored.cells, stored.category_kinds
+            if context is not None and self.category_kinds:  # sealed with the kinds this case filed cells with
+                context = {**context, "lab_categories": {**context.get("lab_categories", {}), **self.category_kinds}}
+                context_text = canonical_json(context)
             own = (context or {}).get("lab_categories") or {}
             check = sign_out_check(self, outside=tuple(label for label, counts in own.items() if not counts))
             if not check.complete and reason is None:
@@ -335,7 +351,7 @@ class Case:
         """The differential over ``classes``; a category a person put a cell in (core.classes.CATEGORIES, or
         one of ``lab_categories``, the lab's own: label -> counts as a white cell) gets its row too. A label no
         list names (a category made in another installation) counts as a white cell, shown, never dropped."""
-        own = dict(lab_categories or {})
+        own = {**(lab_categories or {}), **self.category_kinds}  # the case's own record wins over settings
         used = {cell.label for cell in self.cells if cell.label is not None}
         optional = (*CATEGORIES, *own, *sorted(used - {*classes, *CATEGORIES, *own}))
         return summarize(

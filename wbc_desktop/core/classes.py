@@ -4,6 +4,7 @@ differential, or an object outside it (reported per 100 WBC). One home for the c
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection
 
 # The differential's rows, in the order labs print them. The immature granulocytes (promyelocytes, myelocytes,
@@ -68,28 +69,57 @@ def display_name(label: str) -> str:
 
 
 # A lab's own category name: what a technician types ("Hairy cell", "Sézary cell", "LGL"), stored as a label
-# like the catalogue's ("Hairy_cell"); letters of any language, digits, spaces and hyphens.
+# like the catalogue's ("Hairy_cell"); letters of any language, digits, spaces, hyphens and underscores.
 _CATEGORY_NAME = re.compile(r"^[^\W_][\w -]*$")
 MAX_CATEGORY_NAME = 40
+# Words the exports and the window use for something else (CSV summary rows and blocks, gallery columns): a
+# category called "total" or "excluded" would read as one of them.
+RESERVED_NAMES = frozenset(
+    {
+        "total",
+        "excluded",
+        "exclude",
+        "not wbc",
+        "ig total",
+        "class",
+        "group",
+        "review",
+        "needs review",
+        "other",
+        "other categories",
+        "count",
+        "unknown",
+        "none",
+    }
+)
 
 
 def category_label(name: str) -> str:
     """The label a typed category name is stored under: its words joined by underscores, as typed otherwise
-    (an abbreviation such as "LGL" stays one)."""
-    return "_".join(name.split())
+    (an abbreviation such as "LGL" stays one), in Unicode's composed form."""
+    return "_".join(unicodedata.normalize("NFC", name).split())
+
+
+def _comparable(name: str) -> str:
+    """What two names must not share: case, width, accents' composition and space/hyphen/underscore aside."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(folded.replace("_", " ").replace("-", " ").split())
 
 
 def category_name_problem(name: str, taken: Collection[str]) -> str | None:
     """Why ``name`` cannot be a new category (None if it can); ``taken``: the labels already in use."""
-    name = name.strip()
+    name = unicodedata.normalize("NFC", name.strip())
     if not name:
         return "type a name for the category"
     if len(name) > MAX_CATEGORY_NAME:
         return f"a category name has at most {MAX_CATEGORY_NAME} characters"
     if not _CATEGORY_NAME.match(name):
-        return "a category name is letters, digits, spaces and hyphens, starting with a letter or digit"
-    if category_label(name).casefold() in {label.casefold() for label in taken}:
-        return f"“{name}” exists already"
+        return "a category name is letters, digits, spaces, hyphens and underscores, starting with a letter or digit"
+    if _comparable(name) in RESERVED_NAMES or _comparable(name).startswith("wbc count"):
+        return f"“{name}” is a word the report uses for something else; choose another name"
+    clash = {_comparable(label): label for label in taken}.get(_comparable(name))
+    if clash is not None:
+        return f"“{name}” exists already (as “{display_title(clash)}”)"
     return None
 
 

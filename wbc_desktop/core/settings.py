@@ -81,13 +81,21 @@ class LabSettings:
             settings.review_threshold = float(threshold) if threshold not in (None, "") else None
             own = data.get("lab_categories") or {}
             for label, counts in own.items() if isinstance(own, dict) else ():
-                # a name that is not a valid new one (edited by hand, a clash) is dropped, the others kept
-                if category_name_problem(str(label), (*ALL_CLASSES, *settings.known_categories)) is None:
-                    settings.lab_categories[category_label(str(label))] = bool(counts)
+                # a name that is not a valid new one (edited by hand, a clash) or whose kind is not true/false
+                # ("false" is a word, not False) is dropped, the others kept; a case already filed into one keeps
+                # the kind it was filed with (Case.category_kinds)
+                taken = (*ALL_CLASSES, *settings.known_categories)
+                if isinstance(counts, bool) and category_name_problem(str(label), taken) is None:
+                    settings.lab_categories[category_label(str(label))] = counts
             keys = {str(k): str(v) for k, v in (data.get("key_map") or {}).items()}
-            # a lab's own keys are kept, those saved before keys 6-8 existed too (the new keys get their defaults)
-            if set(keys) <= set(settings.key_map) and set(keys.values()) <= {*ALL_CLASSES, *settings.known_categories}:
-                settings.key_map.update(keys)
+            # each key the lab set is kept if it names a class or category (those saved before keys 6-8 existed
+            # too: the new keys get their defaults); one that no longer does gets its default, unless that would
+            # give two keys one class: then the defaults
+            known = {*ALL_CLASSES, *settings.known_categories}
+            merged = dict(settings.key_map)
+            merged.update({key: label for key, label in keys.items() if key in merged and label in known})
+            if len(set(merged.values())) == len(merged):
+                settings.key_map = merged
             settings.operator = str(data.get("operator", ""))
             mode = str(data.get("mode", "auto"))
             settings.mode = mode if mode in MODES else "auto"

@@ -45,6 +45,11 @@ class SignOutRefused(Exception):
 def sign_out_check(case, outside: tuple[str, ...] = ()) -> SignOutCheck:
     """The check for a :class:`~wbc_desktop.core.case.Case` as it is now; ``outside``: the lab's own categories
     that are not white cells (LabSettings.outside_differential)."""
+    kinds = getattr(case, "category_kinds", {})  # the case's own record of its lab categories wins
+    outside = (
+        *(label for label in outside if kinds.get(label, False) is False),
+        *(k for k, c in kinds.items() if not c),
+    )
     unverified = tuple(cell.id for cell in case.cells if cell.status == Status.AUTO)
     counted = sum(1 for cell in case.cells if cell.label is not None and is_wbc(cell.label, outside))
     return SignOutCheck(unverified, counted, case.info.target)

@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS errors (
     path TEXT NOT NULL,
     message TEXT NOT NULL
 );
+-- A lab's own category, as the case first used it: whether it counts in the differential. Kept with the case, so
+-- that a category later removed from the settings (or edited there by hand) cannot change what it counted.
+CREATE TABLE IF NOT EXISTS case_categories (
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    label TEXT NOT NULL,
+    counts_in_differential INTEGER NOT NULL,
+    PRIMARY KEY (case_id, label)
+);
 CREATE INDEX IF NOT EXISTS cells_by_case ON cells(case_id);
 CREATE INDEX IF NOT EXISTS audit_by_case ON audit(case_id);
 """
@@ -87,6 +95,13 @@ BEGIN SELECT RAISE(ABORT, 'the case is signed out and cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS signed_cells_no_insert BEFORE INSERT ON cells WHEN {_SIGNED.format("NEW")}
 BEGIN SELECT RAISE(ABORT, 'the case is signed out and cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS signed_errors_no_insert BEFORE INSERT ON errors WHEN {_SIGNED.format("NEW")}
+BEGIN SELECT RAISE(ABORT, 'the case is signed out and cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS case_categories_no_update BEFORE UPDATE ON case_categories
+BEGIN SELECT RAISE(ABORT, 'what a category counts as in a case cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS case_categories_no_delete BEFORE DELETE ON case_categories
+BEGIN SELECT RAISE(ABORT, 'what a category counts as in a case cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS signed_categories_no_insert BEFORE INSERT ON case_categories
+WHEN {_SIGNED.format("NEW")}
 BEGIN SELECT RAISE(ABORT, 'the case is signed out and cannot be changed'); END;
 """
 
@@ -271,6 +286,11 @@ class CaseStore:
                 "WHERE case_id = ? ORDER BY id",
                 (new_id, case_id),
             )
+            self.db.execute(  # what each lab category counted as, as the original was signed with
+                "INSERT INTO case_categories SELECT ?, label, counts_in_differential FROM case_categories "
+                "WHERE case_id = ?",
+                (new_id, case_id),
+            )
             self.append_audit(new_id, None, who, f"amendment of case {case_id}", None, reason)
             self.append_audit(case_id, None, who, f"amended by case {new_id}", None, reason)
         return self.open_case(new_id)
@@ -303,7 +323,13 @@ class CaseStore:
             (path_from_db(r[0]), r[1])
             for r in self.db.execute("SELECT path, message FROM errors WHERE case_id = ? ORDER BY id", (case_id,))
         ]
-        return Case(self, info, cells, errors)
+        kinds = {
+            label: bool(counts)
+            for label, counts in self.db.execute(
+                "SELECT label, counts_in_differential FROM case_categories WHERE case_id = ?", (case_id,)
+            )
+        }
+        return Case(self, info, cells, errors, category_kinds=kinds)
 
     # --- integrity -----------------------------------------------------------------------------------------
     def content(self, case_id: int) -> tuple[dict, list, list]:

@@ -236,7 +236,8 @@ class ReviewController(QObject):
         self.window.refresh_differential()
 
     def _save_label(self, cell_id: int, label: str | None) -> int:
-        self.window.case.set_label(cell_id, label, self.window.cases.who)
+        counts = self.window.settings.lab_categories.get(label) if label is not None else None
+        self.window.case.set_label(cell_id, label, self.window.cases.who, counts)
         self.window.cells_model.cell_changed(cell_id)
         return cell_id
 

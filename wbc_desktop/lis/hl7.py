@@ -4,6 +4,7 @@ field and data type checked against the 2.5.1 structures), and the ACK a receive
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 from hl7apy.consts import VALIDATION_LEVEL
@@ -76,6 +77,7 @@ def oru_message(header: ResultHeader, differential: Differential, codes: dict[st
     message.msh.msh_10 = escape(header.control_id)
     message.msh.msh_11 = "P"
     message.msh.msh_12 = "2.5.1"
+    message.msh.msh_18 = "UNICODE UTF-8"  # the bytes on the wire are UTF-8 (a name may be "Sézary cell")
     result = message.add_group("ORU_R01_PATIENT_RESULT")
     patient = result.add_group("ORU_R01_PATIENT")
     patient.pid.pid_1 = "1"
@@ -118,13 +120,18 @@ def oru_message(header: ResultHeader, differential: Differential, codes: dict[st
         raise HL7Error(f"the HL7 message does not validate: {error}") from None
 
 
+def local_code(label: str) -> Code:
+    """A local code (system ``L``) for a class or category no code table names, e.g. a lab's own category:
+    ``WBCD-X`` and 8 hex digits of the label's SHA-256, so that it is ASCII, at most 14 characters (CWE-1 allows
+    20) and never one of the table's codes whatever the lab calls its category; the text carries the name."""
+    digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:8].upper()
+    return Code(f"WBCD-X{digest}", display_name(label), "L")
+
+
 def _observations(differential: Differential, codes: dict[str, tuple[Code, Code | None]]):
     """(code, value, units, reference interval, flag) per figure, in the differential's order."""
     for row in differential.rows:
-        percent_code, absolute_code = codes.get(row.label) or (
-            Code(f"WBCD-{row.label}", display_name(row.label), "L"),
-            None,
-        )
+        percent_code, absolute_code = codes.get(row.label) or (local_code(row.label), None)
         reference = f"{row.reference[0]:g}-{row.reference[1]:g}" if row.reference else ""
         yield percent_code, f"{row.percent:.1f}", "%^percent^UCUM", reference, row.flag
         if absolute_code is not None and row.absolute is not None:
@@ -133,7 +140,7 @@ def _observations(differential: Differential, codes: dict[str, tuple[Code, Code 
         per_100 = differential.per_100_wbc(label)
         if per_100 is None:  # no white cell counted
             continue
-        code = (codes.get(label) or (Code(f"WBCD-{label}", display_name(label), "L"), None))[0]
+        code = (codes.get(label) or (local_code(label), None))[0]
         yield code, f"{per_100:.1f}", "/100{WBCs}^per 100 leukocytes^UCUM", "", ""
     if differential.wbc_count is not None:
         count = differential.corrected_wbc_count if differential.wbc_count_corrected else differential.wbc_count
