@@ -148,6 +148,7 @@ def test_sign_out_in_the_window_sends_the_result_and_a_refused_lis_is_shown(qtbo
         drop(window, solid_images(tmp_path / "cells", 3))
     for cell in window.case.cells:
         window.case.confirm(cell.id, "Ana")
+    window.case.update_details(sample_id="S-2026-0002")
     with qtbot.waitSignal(window.lis.finished, timeout=20_000):
         assert window.cases.sign_out(signer(window))
     assert "1 message(s) waiting" in window.lis.status.text() and "cannot be reached" in window.lis.status.text()

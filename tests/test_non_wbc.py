@@ -265,7 +265,7 @@ def test_a_lab_adds_its_own_category_and_it_keeps_its_meaning_after_sign_out(qtb
     dialog.add_category()
     qtbot.keyClicks(dialog.new_category, "Megakaryocyte fragment")
     dialog.new_category_counts.setChecked(False)
-    dialog.keys["7"].setCurrentText("Hairy_cell")
+    dialog.keys["7"].setCurrentIndex(dialog.keys["7"].findText("Hairy cell"))  # the name, as a person reads it
     dialog.accept()  # OK with a typed name adds it too
     window.apply_settings(dialog.result_settings())
     assert window.settings.lab_categories == {"Hairy_cell": True, "Megakaryocyte_fragment": False}
@@ -290,6 +290,7 @@ def test_a_lab_adds_its_own_category_and_it_keeps_its_meaning_after_sign_out(qtb
     assert "Hairy cell" in [shown.index(row, 0).data() for row in range(shown.rowCount())]
     assert sign_out_check(window.case, window.settings.outside_differential).counted == 3
     window.review.reclassify([cell.id for cell in cells[2:]], cells[2].label)  # the rest confirmed
+    window.case.update_details(sample_id="S-2026-0003")
     assert window.cases.sign_out(signer(window))
     window.cases.export("csv", tmp_path / "signed.csv")
     text = (tmp_path / "signed.csv").read_text().replace("\r\n", "\n")

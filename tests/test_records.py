@@ -208,6 +208,7 @@ def test_exports_are_audited_and_the_pdf_prints_the_seal(qtbot, tmp_path):
         drop(window, solid_images(tmp_path / "cells", 3))
     for cell in window.case.cells:
         window.case.confirm(cell.id, "Ana")
+    window.case.update_details(sample_id="S-2026-0001")
     assert window.cases.sign_out(signer(window))
     window.cases.export("json", tmp_path / "case.json")
     window.cases.export("pdf", tmp_path / "case.pdf")

@@ -7,6 +7,8 @@ import numpy as np
 from conftest import drop, make_window, signer, solid_images
 from fakes import FakeClassifier
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication
 
 from wbc_desktop.gui.models import CELL_ID_ROLE, REVIEW_GROUP
 
@@ -224,6 +226,9 @@ def test_reaching_the_target_is_shown_and_an_uncertain_flag_asks_for_more(qtbot,
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
         drop(window, solid_images(tmp_path / "one more", 1, size=16))
     window.refresh_differential()
+    assert panel.target.format() == "100 of 100 counted · 100 model call(s) still to verify"  # not by a person
+    window.case.accept_page([cell.id for cell in window.case.cells], "ana")
+    window.refresh_differential()
     assert panel.target.format().startswith("Target reached: 100 of 100")
     differential = panel.model.differential
     undecided = [row for row in differential.rows if row.undecided]
@@ -274,8 +279,9 @@ def test_window_exports_say_which_calls_need_review_and_sign_out_waits_for_a_bat
 
 
 def test_reaching_the_target_is_cued_once_with_a_sound_if_the_lab_wants_one(qtbot, window, tmp_path, monkeypatch):
-    """The count reaching its target: a message and (Settings › Sound when the target is reached) a beep, once at
-    the crossing; nothing while below it, nor on later keys."""
+    """The count reaching its target with every call verified by a person: a message and (Settings › Sound when
+    the target is reached) a beep, once at the crossing; model calls nobody verified do not count towards it (the
+    bar stays uncoloured and says how many wait), nor does a later key cue again."""
     from conftest import drop, solid_images
     from PySide6.QtWidgets import QApplication
 
@@ -286,14 +292,62 @@ def test_reaching_the_target_is_cued_once_with_a_sound_if_the_lab_wants_one(qtbo
     assert LabSettings.from_dict(LabSettings(target_sound=True).to_dict()).target_sound
     window.settings.target_sound = True
     with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "cells", 3))
-    window.case.update_details(target=4)
+        drop(window, solid_images(tmp_path / "cells", 4))
+    window.case.update_details(target=3)
     window.refresh_differential()
-    window.review.reclassify([window.case.cells[0].id], None)  # excluded: 2 counted, still below
-    assert not beeps
-    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
-        drop(window, solid_images(tmp_path / "more", 2, size=26))
-    assert len(window.case.cells) == 5 and beeps == [1]
-    assert "Target reached" in window.statusBar().currentMessage()
-    window.review.reclassify([window.case.cells[1].id], window.case.cells[1].label)  # a later key: no new cue
+    bar = window.differential_panel.target
+    assert "still to verify" in bar.format() and not beeps  # 4 of 3 counted by the model alone: not reached
+    cells = window.case.cells
+    window.review.reclassify([cells[0].id], None)  # excluded: 3 left, still unverified
+    for cell in cells[1:3]:
+        window.review.reclassify([cell.id], cell.label)
+    assert not beeps  # one call still waits
+    window.review.reclassify([cells[3].id], cells[3].label)
+    assert beeps == [1] and "Target reached" in window.statusBar().currentMessage()
+    assert bar.format().startswith("Target reached")
+    window.review.reclassify([cells[1].id], cells[1].label)  # a later key: no new cue
     assert beeps == [1]
+
+
+def test_keys_reach_the_cells_not_the_sample_field(qtbot, window, tmp_path):
+    """With the Sample field focused (it is at launch), opening the gallery, or the sign-out check's jump to the
+    first cell to verify, gives the keys to the highlighted cell: a `4` once became the sample ID. Enter in the
+    Sample field hands them back too."""
+    from conftest import drop, solid_images
+    from PySide6.QtCore import Qt
+
+    with qtbot.waitSignal(window.batch_finished, timeout=30_000):
+        drop(window, solid_images(tmp_path / "cells", 3))
+    window.activateWindow()
+    window.tabs.setCurrentWidget(window.table)
+    window.case_bar.sample.setFocus()
+    window.tabs.setCurrentWidget(window.gallery)  # what a click on the tab does
+    current = window.current_cell_id
+    qtbot.keyClick(QApplication.focusWidget(), "4")
+    assert window.case.cell(current).label == "lymphocyte" and window.case_bar.sample.text() == ""
+    window.case_bar.sample.setFocus()
+    qtbot.keyClicks(window.case_bar.sample, "S-1")
+    qtbot.keyClick(window.case_bar.sample, Qt.Key.Key_Return)
+    assert QApplication.focusWidget() is not window.case_bar.sample and window.case.info.sample_id == "S-1"
+    window.case_bar.sample.setFocus()
+    window.cases.go_to_unverified(tuple(c.id for c in window.case.cells if c.status == "auto"))
+    assert QApplication.focusWidget() in window.gallery.columns.values()
+
+
+def test_redo_has_its_keys_once_and_two_keys_for_one_class_are_refused_with_the_reason(qtbot, window):
+    from PySide6.QtGui import QKeySequence
+
+    from wbc_desktop.gui.settings_dialog import SettingsDialog
+
+    redo = next(a for a in window.findChildren(QAction) if a.text() == "&Redo")
+    keys = [key.toString() for key in redo.shortcuts()]
+    assert keys[0] == "Ctrl+Shift+Z" and len(keys) == len(set(keys))  # the same key twice: Qt ignored both
+    assert all(QKeySequence(k) in redo.shortcuts() for k in keys)
+    dialog = SettingsDialog(window.settings)
+    qtbot.addWidget(dialog)
+    dialog.keys["7"].setCurrentIndex(dialog.keys["7"].findData("neutrophil"))  # key 1 files neutrophils too
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted and "Keys 1, 7" in dialog.keys_problem.text()
+    dialog.keys["7"].setCurrentIndex(dialog.keys["7"].findData("blast"))
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted and dialog.result_settings().key_map["7"] == "blast"

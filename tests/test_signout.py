@@ -90,7 +90,9 @@ def test_allowed_once_every_call_is_verified_and_the_target_reached(qtbot, tmp_p
     sign_as(monkeypatch, window)
     window.cases.ask_sign_out()
     assert not window.case.locked and "1 model call(s) not verified" in shown[-1]
+    assert "no sample ID" in shown[-1]  # a report that names no sample cannot be filed
     window.review.reclassify([window.case.cells[99].id], window.case.cells[99].label)
+    window.case.update_details(sample_id="S-2026-100")
     said = sign_as(monkeypatch, window, wrong_first=True)
     window.cases.ask_sign_out()
     assert said == ["wrong user ID or password", ""]  # the wrong password was refused, the right one signed

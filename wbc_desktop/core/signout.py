@@ -15,14 +15,17 @@ class SignOutCheck:
     unverified: tuple[int, ...]  # model calls no person confirmed, reclassified or excluded (cell ids)
     counted: int  # white cells in the differential
     target: int
+    sample_id: str = "x"  # the case's sample ID: a report that names no sample cannot be filed to a patient
 
     @property
     def complete(self) -> bool:
-        return not self.unverified and self.counted >= self.target
+        return not self.unverified and self.counted >= self.target and bool(self.sample_id.strip())
 
     def problems(self) -> list[str]:
         """What is missing, in words a technician acts on."""
         found = []
+        if not self.sample_id.strip():
+            found.append("no sample ID: type it in the Sample field (the report must name the sample)")
         if self.unverified:
             found.append(
                 f"{len(self.unverified)} model call(s) not verified by a person (confirm, reclassify or exclude "
@@ -52,4 +55,4 @@ def sign_out_check(case, outside: tuple[str, ...] = ()) -> SignOutCheck:
     )
     unverified = tuple(cell.id for cell in case.cells if cell.status == Status.AUTO)
     counted = sum(1 for cell in case.cells if cell.label is not None and is_wbc(cell.label, outside))
-    return SignOutCheck(unverified, counted, case.info.target)
+    return SignOutCheck(unverified, counted, case.info.target, case.info.sample_id or "")

@@ -31,6 +31,7 @@ from wbc_desktop.core.classes import ALL_CLASSES
 from wbc_desktop.core.differential import summarize
 from wbc_desktop.core.session import Session
 from wbc_desktop.core.settings import LabSettings
+from wbc_desktop.core.status import Status
 from wbc_desktop.gui import settings_store, style
 from wbc_desktop.gui.about import about_html
 from wbc_desktop.gui.batch_runner import BatchRunner
@@ -152,6 +153,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.table, "Cells")
         self.tabs.addTab(self.gallery, "Gallery / review")
         self.tabs.addTab(self.problems, "Problems (0)")
+        self.tabs.currentChanged.connect(lambda _index: self.review.focus_current())
+        self.case_bar.sample.returnPressed.connect(self.review.focus_current)  # ID typed: back to the cells
 
         self.detail = CellDetail()
         self.detail.field.box_clicked.connect(self.review.select_cell)
@@ -244,15 +247,16 @@ class MainWindow(QMainWindow):
             review = self.case.review_counts()
             needs = sum(cell.needs_review(self.review_threshold) for cell in self.case.cells)
         self.differential_panel.show_differential(differential, review, needs)
-        self._cue_target(differential)
+        self._cue_target(differential, review)
         self.gallery.refresh_headers()
         self.differential_updated.emit()
 
-    def _cue_target(self, differential) -> None:
-        """The moment a case reaches its target count: a message, and a sound if the lab wants one (the bar's
-        colour says it all the time). Only on the crossing: not for a case opened complete, not on every key."""
+    def _cue_target(self, differential, review: dict[str, int]) -> None:
+        """The moment a case reaches its target count with every call verified by a person: a message, and a
+        sound if the lab wants one (the bar's colour says it all the time). Only on the crossing: not for a case
+        opened complete, not on every key; model calls nobody verified do not count towards it."""
         key = (self.case.id if self.case is not None else None, differential.target)
-        reached = differential.total >= differential.target
+        reached = differential.total >= differential.target and not review.get(Status.AUTO, 0)
         if self._target_seen.get(key) is False and reached:
             self.statusBar().showMessage(f"Target reached: {differential.total} white cells counted", 6000)
             if self.settings.target_sound:

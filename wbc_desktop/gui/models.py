@@ -173,7 +173,9 @@ class CellTableModel(ColumnsModel):
 class DifferentialModel(ColumnsModel):
     """The differential table: per class count, %, 95 % CI, absolute count, reference, flag."""
 
-    COLUMNS = ("Class", "Count", "%", "95% CI", "×10⁹/L", "Reference %", "Flag")
+    # The flag beside the percentage: as the last column it sat off screen at 1280x720 behind a sideways scroll
+    COLUMNS = ("Class", "Count", "%", "Flag", "95% CI", "×10⁹/L", "Reference %")
+    FLAG_COLUMN = 3
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -199,14 +201,14 @@ class DifferentialModel(ColumnsModel):
                 display_title(row.label),
                 str(row.count),
                 f"{row.percent:.1f}",
+                row.flag,
                 f"{row.ci_low:.1f}–{row.ci_high:.1f}" if self.differential.total else "–",
                 f"{row.absolute:.2f}" if row.absolute is not None else "",
                 f"{row.reference[0]:g}–{row.reference[1]:g}" if row.reference else "",
-                row.flag,
             )
             return values[column]
         if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
             return int(Qt.AlignmentFlag.AlignCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and column == 6 and row.flag:
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.FLAG_COLUMN and row.flag:
             return QBrush(QColor(style.HIGH if row.flag == "H" else style.LOW))
         return None

@@ -100,7 +100,8 @@ class SettingsDialog(QDialog):
         keys_form = QFormLayout(keys_box)
         for key in DEFAULT_KEY_MAP:
             combo = QComboBox()
-            combo.addItems([*ALL_CLASSES, *CATEGORIES])  # a key may stand for a category too (blast, …)
+            for label in (*ALL_CLASSES, *CATEGORIES):  # a key may stand for a category too (blast, …)
+                combo.addItem(display_title(label), label)  # the name a person reads; the label kept as data
             keys_form.addRow(f"Key {key}", combo)
             self.keys[key] = combo
 
@@ -130,7 +131,12 @@ class SettingsDialog(QDialog):
         keys_page = QWidget()  # its own tab: with the ranges on one page the dialog outgrew a 720 px screen
         keys_layout = QVBoxLayout(keys_page)
         keys_layout.addWidget(keys_box)
+        self.keys_problem = QLabel()
+        self.keys_problem.setStyleSheet(style.ERROR_TEXT)
+        self.keys_problem.setWordWrap(True)
+        keys_layout.addWidget(self.keys_problem)
         keys_layout.addStretch(1)
+        self.keys_page = keys_page
         self.tabs = QTabWidget()
         self.tabs.addTab(review_page, "Review")
         self.tabs.addTab(keys_page, "Keys")
@@ -193,7 +199,19 @@ class SettingsDialog(QDialog):
 
     def accept(self) -> None:
         """OK with a name typed but not added adds it (Enter in the name field lands here too); a name that
-        cannot be one keeps the dialog open on the Categories tab with the reason."""
+        cannot be one keeps the dialog open on the Categories tab with the reason. Two keys for one class keep it
+        open on the Keys tab, saying which (they used to be dropped silently with every other key change)."""
+        chosen = {key: combo.currentData() for key, combo in self.keys.items()}
+        twice = sorted({label for label in chosen.values() if list(chosen.values()).count(label) > 1})
+        if twice:
+            keys = ", ".join(key for key, label in chosen.items() if label in twice)
+            self.keys_problem.setText(
+                f"Keys {keys} file into the same class ({', '.join(display_title(t) for t in twice)}): "
+                "give each key its own class."
+            )
+            self.tabs.setCurrentIndex(self.tabs.indexOf(self.keys_page))
+            return
+        self.keys_problem.clear()
         if self.new_category.text().strip():
             self.add_category()
             if self.new_category.text().strip():
@@ -223,7 +241,7 @@ class SettingsDialog(QDialog):
         box.setChecked(True)
         self._show_new_category = True  # scrolled to once the list has grown (_list_grew)
         for combo in self.keys.values():
-            combo.addItem(label)
+            combo.addItem(display_title(label), label)
         self.new_category.clear()
         self.category_problem.setText(f"“{display_title(label)}” added; OK keeps it.")
 
@@ -265,9 +283,9 @@ class SettingsDialog(QDialog):
                 self.lab_categories[label] = counts
                 self._add_category_box(label, counts)
                 for combo in self.keys.values():
-                    combo.addItem(label)
+                    combo.addItem(display_title(label), label)
         for key, combo in self.keys.items():  # after the lab's own categories joined the keys' choices
-            combo.setCurrentText(settings.key_map.get(key, DEFAULT_KEY_MAP[key]))
+            combo.setCurrentIndex(max(0, combo.findData(settings.key_map.get(key, DEFAULT_KEY_MAP[key]))))
         for label, box in self.category_boxes.items():
             box.setChecked(label in settings.categories)
         self.lab_name.setText(settings.lab_name)
@@ -299,7 +317,7 @@ class SettingsDialog(QDialog):
         settings.mode = self.mode.currentText()
         settings.um_per_px = self.um_per_px.value() if self.um_per_px.value() >= 0.01 else None
         settings.profile = self.profile.currentData() or ""
-        chosen = {key: combo.currentText() for key, combo in self.keys.items()}
+        chosen = {key: combo.currentData() for key, combo in self.keys.items()}
         if len(set(chosen.values())) == len(chosen):  # a key map that gives two keys one class is ignored
             settings.key_map = chosen
         settings.lab_name, settings.lab_address = self.lab_name.text().strip(), self.lab_address.text().strip()

@@ -73,6 +73,8 @@ class CaseController(QObject):
         self.window.banner.setVisible(False)
         self.window.resume_button.setVisible(False)
         self.window.statusBar().clearMessage()
+        if not self.window.batch.running:  # "Done: 110 cells" was the previous case's batch
+            self.window.rate.setText("")
         self.window.current_cell_id = None
         self.window.cells_model.set_case(case)
         self.window.gallery.invalidate()
@@ -249,6 +251,7 @@ class CaseController(QObject):
         ]
         self.window.tabs.setCurrentWidget(self.window.gallery)
         self.window.review.select_cell((waiting or list(unverified))[0])
+        self.window.review.focus_current()
 
     def sign_out(self, signer: User, incomplete_reason: str | None = None) -> bool:
         """Sign out as ``signer`` (an account whose password was just checked: SignatureDialog); refused (the

@@ -57,7 +57,11 @@ def build_menus(window) -> QMenu:
     undo = window.undo_stack.createUndoAction(window, "&Undo")
     undo.setShortcut(QKeySequence.StandardKey.Undo)
     redo = window.undo_stack.createRedoAction(window, "&Redo")
-    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+    # Ctrl+Shift+Z everywhere, and the platform's own redo where it differs (Ctrl+Y on Windows); on X11 and macOS
+    # the platform's IS Ctrl+Shift+Z, and the same key twice made Qt call the shortcut ambiguous: no redo at all
+    redo_keys = [QKeySequence("Ctrl+Shift+Z")]
+    redo_keys += [key for key in QKeySequence.keyBindings(QKeySequence.StandardKey.Redo) if key not in redo_keys]
+    redo.setShortcuts(redo_keys)
     edit_menu.addActions([undo, redo])
     edit_menu.addSeparator()
     window.confirm_page_action = add_action(

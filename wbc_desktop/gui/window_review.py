@@ -76,6 +76,23 @@ class ReviewController(QObject):
             self._syncing_current = False
         self._show_detail(cell_id)
 
+    def focus_current(self) -> None:
+        """The keyboard to the view in front (the current cell's gallery column, or the cells table): a class key
+        pressed while the Sample field still had the focus typed into the sample ID instead of filing the cell."""
+        front = self.window.tabs.currentWidget()
+        if front is self.window.gallery:
+            place = (
+                self.window.gallery.place_of(self.window.current_cell_id)
+                if self.window.current_cell_id is not None
+                else None
+            )
+            groups = self.window.gallery.groups_with_cells()
+            group = place[0] if place else (groups[0] if groups else None)
+            if group is not None:
+                self.window.gallery.columns[group].setFocus()
+        elif front is self.window.table:
+            self.window.table.setFocus()
+
     def _show_detail(self, cell_id: int) -> None:
         if self.window.case is None:
             return
@@ -89,7 +106,7 @@ class ReviewController(QObject):
             Path(cell.source).name + " · " + cell.path.rsplit("#", 1)[-1] if cell.source else Path(cell.path).name
         )
         caption = (
-            f"<b>{html.escape(name)}</b><br>{(cell.label or 'excluded').capitalize()} · "
+            f"<b>{html.escape(name)}</b><br>{html.escape(display_title(cell.label) if cell.label else 'Excluded')} · "
             f"model: {cell.predicted} ({cell.confidence:.1%}) · {status}"
         )
         if cell.source:

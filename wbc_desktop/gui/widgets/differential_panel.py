@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from wbc_desktop.core.classes import display_title
 from wbc_desktop.core.differential import Differential
+from wbc_desktop.core.status import Status
 from wbc_desktop.gui import style
 from wbc_desktop.gui.models import DifferentialModel
 
@@ -63,12 +64,17 @@ class DifferentialPanel(QWidget):
         self.target.setMaximum(differential.target)
         self.target.setValue(min(differential.total, differential.target))
         self.target.setFormat(f"{differential.total} of {differential.target} cells counted")
-        reached = differential.total >= differential.target
+        waiting = review.get(Status.AUTO, 0)  # model calls no person verified yet
+        reached = differential.total >= differential.target and not waiting
         sheet = style.TARGET_REACHED if reached else ""
         if self.target.styleSheet() != sheet:  # setting a style sheet re-polishes the widget: only on a change
             self.target.setStyleSheet(sheet)
         if reached:
             self.target.setFormat(f"Target reached: {differential.total} of {differential.target} cells counted")
+        elif differential.total >= differential.target:  # counted, but not yet by a person: not green
+            self.target.setFormat(
+                f"{differential.total} of {differential.target} counted · {waiting} model call(s) still to verify"
+            )
         outside = "".join(
             f"\n{display_title(row.label)} {row.flag}: not certain at this count (its 95 % interval spans the "
             + (f"limit): count {row.more_to_decide} more to decide" if row.more_to_decide else "limit)")
