@@ -29,12 +29,13 @@ FIELDS = [(load_image(p), voc_boxes(p.with_suffix(".xml"))) for p in FIELD_IMAGE
 
 
 def test_the_ruler_measures_a_bccd_red_cell_and_follows_the_magnification():
-    """Fields 1 and 10; field 0 is packed with overlapping pairs of red cells, where the chords of a pair compete
-    with a single cell's (it reads 100-170 px: the known weakness, in docs/figures.md)."""
-    assert 90 <= measure_scale(FIELDS[0][0]).px_per_rbc <= 190
-    for index, (rgb, _) in list(enumerate(FIELDS))[1:]:
+    """The three fixture fields; field 0 is packed with overlapping pairs of red cells, which at the coarse
+    resolution merged and read 100-170 px until the coarse measure was held to the fine one (MAX_DISAGREEMENT)."""
+    for index, (rgb, _) in enumerate(FIELDS):
         full = measure_scale(rgb).px_per_rbc
         assert 75 <= full <= 120, full  # BCCD red cells are 75-115 px across in these 640x480 fields
+        if index == 0:  # shrunk to 0.7 it still reads 17 % large (the pairs merge again): docs/figures.md
+            continue
         for factor in (0.7, 0.5, 0.35):
             scene = tiled_scene([FIELDS[index]], factor)  # the field beside itself: the true size is factor * full
             measured = measure_scale(scene.rgb).px_per_rbc
