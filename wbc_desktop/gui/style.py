@@ -15,6 +15,7 @@ INK = "#111827"  # text and outlines drawn by hand
 TRACK = "#e5e7eb"  # the empty part of a bar
 HIGH, LOW = "#b91c1c", "#1d4ed8"  # H / L flags
 NEEDS_REVIEW = "#b45309"
+CURRENT_CELL = "#1d4ed8"  # the frame around the highlighted thumbnail: seen on beige and on blue-grey stains
 HINT = "color: #4b5563;"
 COLUMN_HEADER = "font-weight: 600; padding: 2px;"
 IMAGE_FRAME = "background: #f3f4f6; border: 1px solid #d1d5db;"

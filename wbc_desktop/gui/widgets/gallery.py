@@ -13,6 +13,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -22,6 +23,8 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSlider,
+    QStyle,
+    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
@@ -74,6 +77,19 @@ class GroupFilter(QSortFilterProxyModel):
         return encode_cell_ids(sorted({index.data(CELL_ID_ROLE) for index in indexes}))
 
 
+class CurrentCellFrame(QStyledItemDelegate):
+    """Draws a thick frame round the highlighted thumbnail: the style's faint tint and thin underline were close
+    to invisible on another lab's blue-grey cells."""
+
+    def paint(self, painter, option, index) -> None:
+        super().paint(painter, option, index)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.save()
+            painter.setPen(QPen(QColor(style.CURRENT_CELL), 3))
+            painter.drawRect(option.rect.adjusted(1, 1, -2, -2))
+            painter.restore()
+
+
 class GroupColumn(QListView):
     """A column of thumbnails that accepts cells dropped from another column."""
 
@@ -97,6 +113,7 @@ class GroupColumn(QListView):
         self.setDropIndicatorShown(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.setItemDelegate(CurrentCellFrame(self))
 
     def set_thumbnail_size(self, side: int) -> None:
         self.setIconSize(QSize(side, side))
