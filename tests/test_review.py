@@ -97,6 +97,23 @@ def test_selecting_a_cell_anywhere_moves_the_one_highlight(qtbot, tmp_path):
     assert np.isclose(window.case.cell(window.current_cell_id).confidence, sure.confidence)
 
 
+def test_left_and_right_move_the_highlight_between_columns(qtbot, tmp_path):
+    window = loaded_window(qtbot, tmp_path / "cells", 8, 32)
+    window.tabs.setCurrentWidget(window.gallery)
+    groups = window.gallery.groups_with_cells()
+    assert len(groups) >= 2
+    first = window.gallery.cell_ids(groups[0])[-1]  # the last cell of the first column
+    window.review.select_cell(first)
+    window.activateWindow()
+    window.gallery.columns[groups[0]].setFocus()
+    qtbot.keyClick(window.gallery.columns[groups[0]], Qt.Key.Key_Right)
+    row = min(window.gallery.cell_ids(groups[0]).index(first), len(window.gallery.cell_ids(groups[1])) - 1)
+    assert window.current_cell_id == window.gallery.cell_ids(groups[1])[row]
+    assert QApplication.focusWidget() is window.gallery.columns[groups[1]]
+    qtbot.keyClick(window.gallery.columns[groups[1]], Qt.Key.Key_Left)
+    assert window.gallery.place_of(window.current_cell_id)[0] == groups[0]
+
+
 def test_undo_and_redo_restore_label_status_and_differential_and_are_audited(qtbot, tmp_path):
     window = loaded_window(qtbot, tmp_path / "cells", 6, 32)
     window.activateWindow()

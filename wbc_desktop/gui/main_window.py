@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         for column in self.gallery.columns.values():
             column.selectionModel().currentChanged.connect(self.review._current_changed)
             column.clicked.connect(self.review._cell_clicked)
+            column.step_column.connect(self.review.step_column)
             column.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             column.customContextMenuRequested.connect(lambda pos, c=column: self.review._context_menu(c, pos))
 

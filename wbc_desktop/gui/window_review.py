@@ -287,6 +287,24 @@ class ReviewController(QObject):
         self.select_cell(self.window.gallery.cell_ids(group)[0])
         self.window.gallery.columns[group].setFocus()
 
+    def step_column(self, step: int) -> None:
+        """Left/Right: the cell at the same height in the previous/next column that has cells (its last cell if
+        it is shorter); the highlight and the keys go with it."""
+        place = (
+            self.window.gallery.place_of(self.window.current_cell_id)
+            if self.window.current_cell_id is not None
+            else None
+        )
+        groups = self.window.gallery.groups_with_cells()
+        if place is None or place[0] not in groups or self.window.gallery.shown_group is not None:
+            return
+        index = groups.index(place[0]) + step
+        if not 0 <= index < len(groups):
+            return
+        ids = self.window.gallery.cell_ids(groups[index])
+        self.select_cell(ids[min(place[1], len(ids) - 1)])
+        self.window.gallery.columns[groups[index]].setFocus()
+
     def confirm_page(self) -> None:
         """Accept every model call shown in the current class column (the page the technician just looked at):
         the fast path for a clean sample. Never the Needs review or Excluded columns; undoable like a key."""

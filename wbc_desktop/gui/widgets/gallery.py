@@ -94,6 +94,7 @@ class GroupColumn(QListView):
     """A column of thumbnails that accepts cells dropped from another column."""
 
     cells_dropped = Signal(list, str)  # cell ids, target group
+    step_column = Signal(int)  # Left (-1) / Right (+1) in a column one thumbnail wide: to the next column
 
     def __init__(self, group: str, parent=None):
         super().__init__(parent)
@@ -114,6 +115,17 @@ class GroupColumn(QListView):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.setItemDelegate(CurrentCellFrame(self))
+
+    def keyPressEvent(self, event) -> None:
+        """Left and Right go to the neighbouring column when this one shows a thumbnail a row (in a class page
+        several wide they move along the row, as the view does)."""
+        key = event.key()
+        one_wide = self.gridSize().width() * 2 > self.viewport().width()
+        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and one_wide and not event.modifiers():
+            self.step_column.emit(-1 if key == Qt.Key.Key_Left else 1)
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def set_thumbnail_size(self, side: int) -> None:
         self.setIconSize(QSize(side, side))
