@@ -67,6 +67,8 @@ def build_menus(window) -> QMenu:
     window.confirm_page_action = add_action(
         window, edit_menu, "Confirm the cells shown in this &column", window.review.confirm_page, "Ctrl+Return"
     )
+    # the keypad's Enter too (Qt names it Enter, the main key Return; with Ctrl it is the keypad modifier's key)
+    window.confirm_page_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
     add_action(window, edit_menu, "&Next column", lambda: window.review.next_column(1), "Ctrl+PgDown")
     add_action(window, edit_menu, "&Previous column", lambda: window.review.next_column(-1), "Ctrl+PgUp")
     window.undo_action, window.redo_action = undo, redo
