@@ -347,11 +347,17 @@ class Case:
         classes: tuple[str, ...],
         reference_ranges: dict[str, tuple[float, float]] | None = None,
         lab_categories: Mapping[str, bool] | None = None,
+        sealed: bool = False,
     ) -> Differential:
         """The differential over ``classes``; a category a person put a cell in (core.classes.CATEGORIES, or
         one of ``lab_categories``, the lab's own: label -> counts as a white cell) gets its row too. A label no
         list names (a category made in another installation) counts as a white cell, shown, never dropped."""
-        own = {**(lab_categories or {}), **self.category_kinds}  # the case's own record wins over settings
+        # the case's own record wins over the settings; what a signed case was sealed with wins over both
+        own = (
+            {**self.category_kinds, **(lab_categories or {})}
+            if sealed
+            else {**(lab_categories or {}), **self.category_kinds}
+        )
         used = {cell.label for cell in self.cells if cell.label is not None}
         optional = (*CATEGORIES, *own, *sorted(used - {*classes, *CATEGORIES, *own}))
         return summarize(
@@ -435,6 +441,6 @@ def case_report(
         review_threshold = frozen["review_threshold"]
         lab_categories = frozen.get("lab_categories") or {}
     cells = [cell.to_export(review_threshold) for cell in case.cells]
-    differential = case.differential(classes, reference_ranges, lab_categories)
+    differential = case.differential(classes, reference_ranges, lab_categories, sealed=bool(frozen))
     report = build_report(cells, differential, model=case.info.model, errors=case.errors, case=case.header())
     return cells, differential, report
