@@ -76,7 +76,7 @@ def test_the_first_sign_out_creates_the_first_account(qtbot, window, tmp_path):
 def test_the_signer_is_the_account_not_the_operator_box(qtbot, tmp_path, monkeypatch):
     window = loaded_window(qtbot, tmp_path, 2)
     window.settings.target_count = 2
-    window.case.update_details(target=2, operator="Mallory", who="Mallory")
+    window.case.update_details(target=2, operator="Mallory", sample_id="S-1", who="Mallory")
     for cell in window.case.cells:
         window.review.reclassify([cell.id], cell.label)
     sign_as(monkeypatch, window)
