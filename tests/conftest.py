@@ -32,6 +32,18 @@ def isolated_user_data(tmp_path_factory, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_dialog_waits_for_a_person(monkeypatch):
+    """A modal message box no test answered fails the test instead of waiting for a click for ever (a sign-out
+    check's box once hung CI for minutes). Tests that expect one answer it by patching ``exec`` themselves."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def unanswered(box, *args, **kwargs):
+        raise AssertionError(f"a message box would wait for a person: {box.text()!r} {box.informativeText()!r}")
+
+    monkeypatch.setattr(QMessageBox, "exec", unanswered)
+
+
 @pytest.fixture(scope="session")
 def classifier():
     from wbc_desktop.inference.litert import load_classifier
