@@ -288,7 +288,7 @@ def test_a_lab_adds_its_own_category_and_it_keeps_its_meaning_after_sign_out(qtb
     assert differential.total == 3 and differential.non_wbc["Megakaryocyte_fragment"] == 1
     shown = window.differential_panel.model
     assert "Hairy cell" in [shown.index(row, 0).data() for row in range(shown.rowCount())]
-    assert sign_out_check(window.case, window.settings.outside_differential).counted == 3
+    assert sign_out_check(window.case, window.settings.lab_categories).counted == 3
     window.review.reclassify([cell.id for cell in cells[2:]], cells[2].label)  # the rest confirmed
     window.case.update_details(sample_id="S-2026-0003")
     assert window.cases.sign_out(signer(window))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from wbc_desktop.core.classes import CATEGORIES
+from wbc_desktop.core.classes import CATEGORIES, outside_differential
 from wbc_desktop.core.differential import Differential, summarize
 from wbc_desktop.core.export import ExportCell, build_report
 from wbc_desktop.core.integrity import canonical_json, content_hash
@@ -299,11 +299,11 @@ class Case:
             # judged on the case as stored: another window may have changed cells since this one loaded them
             stored = self.store.open_case(self.id)
             self.cells, self.category_kinds = stored.cells, stored.category_kinds
+            own = self.kinds_of_categories((context or {}).get("lab_categories"))
             if context is not None and self.category_kinds:  # sealed with the kinds this case filed cells with
-                context = {**context, "lab_categories": {**context.get("lab_categories", {}), **self.category_kinds}}
+                context = {**context, "lab_categories": own}
                 context_text = canonical_json(context)
-            own = (context or {}).get("lab_categories") or {}
-            check = sign_out_check(self, outside=tuple(label for label, counts in own.items() if not counts))
+            check = sign_out_check(self, own)
             if not check.complete and reason is None:
                 raise SignOutRefused(check)
             header, cells, errors = self.store.content(self.id)
@@ -352,12 +352,7 @@ class Case:
         """The differential over ``classes``; a category a person put a cell in (core.classes.CATEGORIES, or
         one of ``lab_categories``, the lab's own: label -> counts as a white cell) gets its row too. A label no
         list names (a category made in another installation) counts as a white cell, shown, never dropped."""
-        # the case's own record wins over the settings; what a signed case was sealed with wins over both
-        own = (
-            {**self.category_kinds, **(lab_categories or {})}
-            if sealed
-            else {**(lab_categories or {}), **self.category_kinds}
-        )
+        own = self.kinds_of_categories(lab_categories, sealed)
         used = {cell.label for cell in self.cells if cell.label is not None}
         optional = (*CATEGORIES, *own, *sorted(used - {*classes, *CATEGORIES, *own}))
         return summarize(
@@ -367,8 +362,15 @@ class Case:
             reference_ranges=reference_ranges,
             target=self.info.target,
             optional=optional,
-            outside=tuple(label for label, counts in own.items() if not counts),
+            outside=outside_differential(own),
         )
+
+    def kinds_of_categories(self, lab_categories: Mapping[str, bool] | None, sealed: bool = False) -> dict[str, bool]:
+        """The lab's own categories (label -> counts as a white cell) as this case counts them: the case's own
+        record (``category_kinds``) wins over the settings' ``lab_categories``; what a signed case was sealed
+        with (``sealed``: ``lab_categories`` is the signed context's) wins over both."""
+        settings = dict(lab_categories or {})
+        return {**self.category_kinds, **settings} if sealed else {**settings, **self.category_kinds}
 
     def review_counts(self) -> dict[str, int]:
         """How many cells a person reviewed (confirmed), reclassified or excluded."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 # The differential's rows, in the order labs print them. The immature granulocytes (promyelocytes, myelocytes,
 # metamyelocytes) count as white cells: their share is the IG % of a left shift.
@@ -62,6 +62,11 @@ def is_wbc(label: str, outside: Collection[str] = ()) -> bool:
     """Whether a class counts in the differential (unknown names do: a model's class is a white cell unless
     this catalogue, or ``outside``, a lab's own categories reported per 100 WBC, says otherwise)."""
     return label not in NON_WBC_CLASSES and label not in EXTRA_NON_WBC and label not in outside
+
+
+def outside_differential(kinds: Mapping[str, bool]) -> tuple[str, ...]:
+    """The labels of ``kinds`` (a lab's own categories: label -> counts as a white cell) reported per 100 WBC."""
+    return tuple(label for label, counts in kinds.items() if not counts)
 
 
 def display_name(label: str) -> str:

@@ -36,11 +36,6 @@ class LabSettings:
         """The catalogue's categories and the lab's own, in use or not."""
         return (*CATEGORIES, *self.lab_categories)
 
-    @property
-    def outside_differential(self) -> tuple[str, ...]:
-        """The lab's own categories reported per 100 WBC, outside the differential."""
-        return tuple(label for label, counts in self.lab_categories.items() if not counts)
-
     def effective_threshold(self, model_threshold: float) -> float:
         return self.review_threshold if self.review_threshold is not None else model_threshold
 

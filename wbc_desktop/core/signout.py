@@ -4,9 +4,10 @@ sign out *incomplete* with a typed reason, which the report prints (as analysers
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wbc_desktop.core.classes import is_wbc
+from wbc_desktop.core.classes import is_wbc, outside_differential
 from wbc_desktop.core.status import Status
 
 
@@ -45,14 +46,10 @@ class SignOutRefused(Exception):
         self.check = check
 
 
-def sign_out_check(case, outside: tuple[str, ...] = ()) -> SignOutCheck:
-    """The check for a :class:`~wbc_desktop.core.case.Case` as it is now; ``outside``: the lab's own categories
-    that are not white cells (LabSettings.outside_differential)."""
-    kinds = getattr(case, "category_kinds", {})  # the case's own record of its lab categories wins
-    outside = (
-        *(label for label in outside if kinds.get(label, False) is False),
-        *(k for k, c in kinds.items() if not c),
-    )
+def sign_out_check(case, lab_categories: Mapping[str, bool] | None = None) -> SignOutCheck:
+    """The check for a :class:`~wbc_desktop.core.case.Case` as it is now; ``lab_categories``: the settings' own
+    categories (label -> counts as a white cell), behind the case's record of them (Case.kinds_of_categories)."""
+    outside = outside_differential(case.kinds_of_categories(lab_categories))
     unverified = tuple(cell.id for cell in case.cells if cell.status == Status.AUTO)
     counted = sum(1 for cell in case.cells if cell.label is not None and is_wbc(cell.label, outside))
     return SignOutCheck(unverified, counted, case.info.target, case.info.sample_id or "")

@@ -214,7 +214,7 @@ class CaseController(QObject):
             )
             return
         reason = None
-        check = sign_out_check(self.window.case, self.window.settings.outside_differential)
+        check = sign_out_check(self.window.case, self.window.settings.lab_categories)
         if not check.complete:
             box = QMessageBox(
                 QMessageBox.Icon.Warning, "Sign out", "This case is not ready to sign out.", parent=self.window
