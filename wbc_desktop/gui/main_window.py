@@ -31,7 +31,6 @@ from wbc_desktop.core.classes import ALL_CLASSES
 from wbc_desktop.core.differential import summarize
 from wbc_desktop.core.session import Session
 from wbc_desktop.core.settings import LabSettings
-from wbc_desktop.core.status import Status
 from wbc_desktop.gui import settings_store, style
 from wbc_desktop.gui.about import about_html
 from wbc_desktop.gui.batch_runner import BatchRunner
@@ -77,7 +76,7 @@ class MainWindow(QMainWindow):
         self.session = Session(settings_store.load_settings())  # settings, case, current cell: one typed place
         self.classifier = None
         self.model_error: str | None = None
-        self._target_seen: dict[tuple[int | None, int], bool] = {}  # (case, target) -> reached: _cue_target
+        self._target_seen: tuple[tuple[int | None, int], bool] | None = None  # ((case, target), reached)
         # Every class a technician can put a cell in (the model's and beyond): gallery columns, keys, differential
         self.classes: tuple[str, ...] = ALL_CLASSES
         self.store, self.store_notice = open_store(store_path or user_data_dir() / "cases.sqlite")
@@ -247,22 +246,21 @@ class MainWindow(QMainWindow):
             )
             review = self.case.review_counts()
             needs = sum(cell.needs_review(self.review_threshold) for cell in self.case.cells)
-        self.differential_panel.show_differential(differential, review, needs)
-        self._cue_target(differential, review)
+        reached = self.differential_panel.show_differential(differential, review, needs)
+        self._cue_target(differential, reached)
         self.gallery.refresh_headers()
         self.differential_updated.emit()
 
-    def _cue_target(self, differential, review: dict[str, int]) -> None:
-        """The moment a case reaches its target count with every call verified by a person: a message, and a
-        sound if the lab wants one (the bar's colour says it all the time). Only on the crossing: not for a case
-        opened complete, not on every key; model calls nobody verified do not count towards it."""
+    def _cue_target(self, differential, reached: bool) -> None:
+        """The moment a case reaches its target count with every call verified by a person (``reached``, as the
+        panel's bar shows it): a message, and a sound if the lab wants one. Only on the crossing: not for a case
+        opened complete, not on every key."""
         key = (self.case.id if self.case is not None else None, differential.target)
-        reached = differential.total >= differential.target and not review.get(Status.AUTO, 0)
-        if self._target_seen.get(key) is False and reached:
+        if self._target_seen == (key, False) and reached:
             self.statusBar().showMessage(f"Target reached: {differential.total} white cells counted", 6000)
             if self.settings.target_sound:
                 QApplication.beep()
-        self._target_seen = {key: reached}
+        self._target_seen = (key, reached)
 
     def load_thumbnails_later(self) -> None:
         """Resumed cases have no thumbnails in memory: make them in the background."""

@@ -226,6 +226,13 @@ class SettingsDialog(QDialog):
         self.category_boxes[label] = box
         return box
 
+    def _add_lab_category(self, label: str, counts: bool) -> QCheckBox:
+        """One of the lab's own categories: kept with the settings, listed with the others, a choice for every key."""
+        self.lab_categories[label] = counts
+        for combo in self.keys.values():
+            combo.addItem(display_title(label), label)
+        return self._add_category_box(label, counts)
+
     def add_category(self) -> None:
         """A category of the lab's own from the typed name: in use at once, and a choice for every key. Whether
         it counts as a white cell is fixed from then on (a case filed into it keeps its meaning)."""
@@ -235,13 +242,8 @@ class SettingsDialog(QDialog):
             self.category_problem.setText(problem)
             return
         label = category_label(name)
-        counts = self.new_category_counts.isChecked()
-        self.lab_categories[label] = counts
-        box = self._add_category_box(label, counts)
-        box.setChecked(True)
+        self._add_lab_category(label, self.new_category_counts.isChecked()).setChecked(True)
         self._show_new_category = True  # scrolled to once the list has grown (_list_grew)
-        for combo in self.keys.values():
-            combo.addItem(display_title(label), label)
         self.new_category.clear()
         self.category_problem.setText(f"“{display_title(label)}” added; OK keeps it.")
 
@@ -280,10 +282,7 @@ class SettingsDialog(QDialog):
         self.profile.setCurrentIndex(max(0, index))
         for label, counts in settings.lab_categories.items():
             if label not in self.category_boxes:
-                self.lab_categories[label] = counts
-                self._add_category_box(label, counts)
-                for combo in self.keys.values():
-                    combo.addItem(display_title(label), label)
+                self._add_lab_category(label, counts)
         for key, combo in self.keys.items():  # after the lab's own categories joined the keys' choices
             combo.setCurrentIndex(max(0, combo.findData(settings.key_map.get(key, DEFAULT_KEY_MAP[key]))))
         for label, box in self.category_boxes.items():

@@ -76,16 +76,17 @@ class ReviewController(QObject):
             self._syncing_current = False
         self._show_detail(cell_id)
 
+    def _current_place(self) -> tuple[str, int] | None:
+        """The current cell's gallery column and row there (None without a current cell)."""
+        current = self.window.current_cell_id
+        return self.window.gallery.place_of(current) if current is not None else None
+
     def focus_current(self) -> None:
         """The keyboard to the view in front (the current cell's gallery column, or the cells table): a class key
         pressed while the Sample field still had the focus typed into the sample ID instead of filing the cell."""
         front = self.window.tabs.currentWidget()
         if front is self.window.gallery:
-            place = (
-                self.window.gallery.place_of(self.window.current_cell_id)
-                if self.window.current_cell_id is not None
-                else None
-            )
+            place = self._current_place()
             groups = self.window.gallery.groups_with_cells()
             group = place[0] if place else (groups[0] if groups else None)
             if group is not None:
@@ -263,11 +264,7 @@ class ReviewController(QObject):
         if not on:
             self.window.gallery.show_only(None)
             return
-        place = (
-            self.window.gallery.place_of(self.window.current_cell_id)
-            if self.window.current_cell_id is not None
-            else None
-        )
+        place = self._current_place()
         groups = self.window.gallery.groups_with_cells()
         self.window.gallery.show_only(place[0] if place else (groups[0] if groups else None))
 
@@ -276,11 +273,7 @@ class ReviewController(QObject):
         groups = self.window.gallery.groups_with_cells()
         if not groups:
             return
-        place = (
-            self.window.gallery.place_of(self.window.current_cell_id)
-            if self.window.current_cell_id is not None
-            else None
-        )
+        place = self._current_place()
         current = groups.index(place[0]) if place and place[0] in groups else -step
         group = groups[(current + step) % len(groups)]
         self.window.tabs.setCurrentWidget(self.window.gallery)
@@ -290,11 +283,7 @@ class ReviewController(QObject):
     def step_column(self, step: int) -> None:
         """Left/Right: the cell at the same height in the previous/next column that has cells (its last cell if
         it is shorter); the highlight and the keys go with it."""
-        place = (
-            self.window.gallery.place_of(self.window.current_cell_id)
-            if self.window.current_cell_id is not None
-            else None
-        )
+        place = self._current_place()
         groups = self.window.gallery.groups_with_cells()
         if place is None or place[0] not in groups or self.window.gallery.shown_group is not None:
             return

@@ -59,7 +59,8 @@ class DifferentialPanel(QWidget):
         self.wbc_count.setValue(value or 0.0)
         self.wbc_count.blockSignals(False)
 
-    def show_differential(self, differential: Differential, review: dict[str, int], needs_review: int) -> None:
+    def show_differential(self, differential: Differential, review: dict[str, int], needs_review: int) -> bool:
+        """Show the differential; whether the target is reached (counted, and every call verified by a person)."""
         self.model.set_differential(differential)
         self.target.setMaximum(differential.target)
         self.target.setValue(min(differential.total, differential.target))
@@ -95,3 +96,4 @@ class DifferentialPanel(QWidget):
             f"Excluded: {differential.excluded} · needs review: {needs_review} · reviewed: "
             f"{review.get('reviewed', 0)} · reclassified: {review.get('reclassified', 0)}{outside}"
         )
+        return reached
