@@ -4,7 +4,6 @@ field and data type checked against the 2.5.1 structures), and the ACK a receive
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from hl7apy.consts import VALIDATION_LEVEL
@@ -15,6 +14,7 @@ from hl7apy.parser import parse_message
 from wbc_desktop import __version__
 from wbc_desktop.core.classes import display_name
 from wbc_desktop.core.differential import Differential
+from wbc_desktop.core.integrity import sha256_text
 from wbc_desktop.lis.codes import PANEL, WBC_COUNT, Code
 
 SENDING_APPLICATION = "WBC Desktop"
@@ -124,7 +124,7 @@ def local_code(label: str) -> Code:
     """A local code (system ``L``) for a class or category no code table names, e.g. a lab's own category:
     ``WBCD-X`` and 8 hex digits of the label's SHA-256, so that it is ASCII, at most 14 characters (CWE-1 allows
     20) and never one of the table's codes whatever the lab calls its category; the text carries the name."""
-    digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:8].upper()
+    digest = sha256_text(label)[:8].upper()
     return Code(f"WBCD-X{digest}", display_name(label), "L")
 
 
