@@ -103,3 +103,22 @@ def test_views_are_deterministic_and_named():
     assert model_view(image, 64, "resize").shape == (64, 64, 3)
     with pytest.raises(ValueError, match="unknown model view"):
         model_view(image, 64, "sharpen")
+
+
+@pytest.mark.parametrize("path", PBC[:3] + BCCD[:3], ids=lambda p: p.parent.name + "/" + p.name)
+def test_the_fast_stain_arithmetic_gives_the_same_bits_as_the_plain_formulas(path):
+    """The view is what the model was trained on: the in-place and per-column arithmetic must not move a bit."""
+    view = framed_view(load_image(path), 96)
+    data = view.reshape(-1, 3)
+    white = np.maximum(np.percentile(data.astype(np.float64), 99, axis=0), 1.0)
+    density = np.clip(-np.log((data.astype(np.float64) + 1.0) / (white + 1.0)), 0.0, None)
+    assert np.array_equal(optical_density(view), density)
+    total = density.sum(axis=1)
+    red_share = density[:, 0] / np.maximum(total, 1e-6)
+    weight = np.clip((red_share - 0.23) / (0.31 - 0.23), 0.0, 1.0)
+    nuclear = total[weight > 0.5]
+    strength = float(np.percentile(nuclear if len(nuclear) >= 20 else total, 95))
+    assert stain_strength(density) == strength
+    factor = 1.0 + (float(np.clip(REFERENCE_STRENGTH / strength, 0.25, 5.0)) ** NORMALISE_POWER - 1.0) * weight[:, None]
+    plain = np.clip(WHITE * np.exp(-density * factor), 0, 255).astype(np.uint8).reshape(view.shape)
+    assert np.array_equal(normalise_stain(view), plain)

@@ -92,6 +92,15 @@ def _percentile_of_bytes(values: np.ndarray, q: float) -> float:
     return float(low + difference * fraction) if fraction < 0.5 else float(high - difference * (1.0 - fraction))
 
 
+_CHANNELS = np.arange(3)
+
+
+def channel_sum(values: np.ndarray) -> np.ndarray:
+    """``values.sum(axis=1)`` of an ``(N, 3)`` array, the same bits (R + G then + B) at a tenth of the time:
+    NumPy's reduction over a short last axis costs more than three whole-column additions."""
+    return values[:, 0] + values[:, 1] + values[:, 2]
+
+
 def optical_density(rgb: np.ndarray, white: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel optical density ``(N, 3)`` against ``white``, by default the image's own (99th percentile of
     each channel). uint8 images (every cell) take a table of 256 logarithms a channel instead of one a pixel."""
@@ -103,7 +112,8 @@ def optical_density(rgb: np.ndarray, white: np.ndarray | None = None) -> np.ndar
             white = np.maximum(np.percentile(data.astype(np.float64), 99, axis=0), 1.0)
     if data.dtype == np.uint8:  # the same expression, once per byte value and channel, then looked up
         table = -np.log((np.arange(256.0)[:, None] + 1.0) / (np.asarray(white, dtype=np.float64) + 1.0))
-        density = np.take_along_axis(table, data.astype(np.intp), axis=0)
+        # row-major (value, channel) table: entry value * 3 + channel (a third cheaper than take_along_axis)
+        density = table.ravel().take(data.astype(np.intp) * 3 + _CHANNELS)
     else:
         density = -np.log((data.astype(np.float64) + 1.0) / (white + 1.0))
     return np.clip(density, 0.0, None, out=density)
@@ -116,7 +126,7 @@ def nuclear_weight(density: np.ndarray, total: np.ndarray | None = None) -> np.n
     and green. The red share of the density tells them apart in both labs. ``total`` is ``density.sum(1)`` when
     the caller has it.
     """
-    total = density.sum(axis=1) if total is None else total
+    total = channel_sum(density) if total is None else total
     red_share = density[:, 0] / np.maximum(total, 1e-6)
     return np.clip((red_share - NUCLEAR_RED_SHARE[0]) / (NUCLEAR_RED_SHARE[1] - NUCLEAR_RED_SHARE[0]), 0.0, 1.0)
 
@@ -124,7 +134,7 @@ def nuclear_weight(density: np.ndarray, total: np.ndarray | None = None) -> np.n
 def stain_strength(density: np.ndarray, weight: np.ndarray | None = None, total: np.ndarray | None = None) -> float:
     """How dark the nuclear stain is: the 95th percentile of total optical density over nucleus-like pixels
     (``weight`` and ``total`` when the caller has them)."""
-    total = density.sum(axis=1) if total is None else total
+    total = channel_sum(density) if total is None else total
     weight = nuclear_weight(density, total) if weight is None else weight
     nuclear = total[weight > 0.5]
     return float(np.percentile(nuclear if len(nuclear) >= 20 else total, 95))
@@ -138,7 +148,7 @@ def normalise_stain(rgb: np.ndarray) -> np.ndarray:
     density and hue; scaling everything alike had turned BCCD's red cells into eosinophil-like orange blobs.
     """
     density = optical_density(rgb)
-    total = density.sum(axis=1)
+    total = channel_sum(density)
     weight = nuclear_weight(density, total)  # once for the strength and the rescaling: it is a third of the cost
     strength = stain_strength(density, weight, total)
     if strength < 0.05:  # blank image: nothing to normalise
@@ -160,8 +170,12 @@ def rescale_stains(
     eosin = np.asarray(eosin, dtype=np.float64).reshape(1, -1)
     weight = nuclear_weight(density) if weight is None else weight
     factor = eosin + (nuclear - eosin) * weight[:, None]
-    out = WHITE * np.exp(-density * factor)
-    return np.clip(out, 0, 255).astype(np.uint8).reshape(shape)
+    # WHITE * exp(-density * factor) in one array, in place: the same values without three temporary arrays
+    out = density * factor
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.multiply(out, WHITE, out=out)
+    return np.clip(out, 0, 255, out=out).astype(np.uint8).reshape(shape)
 
 
 def framed_view(rgb: np.ndarray, size: int, pil: Image.Image | None = None) -> np.ndarray:

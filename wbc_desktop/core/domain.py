@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from wbc_desktop.core.canonical import channel_sum
+
 OUT_OF_DOMAIN_MESSAGE = (
     "these images look unlike the data the model was trained on: check results, or adapt the model to your lab"
 )
@@ -29,7 +31,7 @@ def colour_statistics(rgb: np.ndarray, pil: Image.Image | None = None) -> np.nda
     image = Image.fromarray(rgb) if pil is None else pil
     small = np.asarray(image.resize((STATS_SIDE, STATS_SIDE), Image.Resampling.BILINEAR), np.float64)
     pixels = small.reshape(-1, 3) / 255.0
-    total = pixels.sum(axis=1, keepdims=True) + 1e-6
+    total = channel_sum(pixels)[:, None] + 1e-6  # sum(axis=1) with the same bits, a tenth of the time
     chroma = pixels / total
     return np.concatenate([pixels.mean(axis=0), pixels.std(axis=0), chroma[:, :2].mean(axis=0)])
 
