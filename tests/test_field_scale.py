@@ -54,6 +54,30 @@ def test_the_finder_finds_every_wbc_at_lower_magnification_and_other_stains(fact
     assert hits == len(scene.boxes) == len(boxes), (boxes, scene.boxes)
 
 
+def test_a_strong_nuclear_stain_does_not_pass_its_nuclei_off_as_the_red_cells():
+    """Two large WBCs: with the nuclear stain 1.4x as strong, Otsu's split of the optical density fell between
+    their nuclei and everything else, so the "red cells'" level was the nuclei's and the cut-off (183) lay above
+    every nucleus: neither was found. The split is now recognised by its purple excess and taken again."""
+    path = FIXTURES / "bccd_fields_extra" / "BloodImage_00176.jpg"
+    truth = voc_boxes(path.with_suffix(".xml"))
+    stained = STAIN_SHIFTS["strong nuclear stain"](load_image(path))
+    hits, _ = match([d.box for d in analyse_field(stained).detections], truth, 0.5)
+    assert hits == len(truth) == 2
+
+
+def test_small_sharp_red_cells_are_not_called_blurred_and_blurred_ones_still_are():
+    """Tiled at 0.35 with pale nuclei and lilac red cells, this field's red cells are 32 px and their edges read
+    3.7 px: more than 0.11 of a red cell, so it was called too blurred, though no edge can read under 4 px (the
+    gradient is taken at half resolution). Blurred for real, it must still be refused."""
+    path = FIXTURES / "bccd_fields_extra" / "BloodImage_00066.jpg"
+    scene = tiled_scene([(load_image(path), voc_boxes(path.with_suffix(".xml")))], 0.35)
+    sharp = STAIN_SHIFTS["pale nuclei, lilac red cells"](scene.rgb)
+    measured = measure_scale(sharp)
+    assert measured.px_per_rbc == pytest.approx(0.35 * 88.3, rel=0.15), measured
+    blurred = np.asarray(Image.fromarray(sharp).filter(ImageFilter.GaussianBlur(4)))
+    assert "too blurred" in (measure_scale(blurred).problem or "")
+
+
 def test_the_old_fixed_rules_missed_what_the_ruler_finds():
     """Guards that the test above can fail: the fixed share-of-image size rule finds none of the WBCs at 0.35."""
     scene = tiled_scene(FIELDS, 0.35)

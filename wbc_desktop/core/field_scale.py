@@ -31,6 +31,9 @@ MIN_CONTRAST = 0.12  # optical density (sum of the channels) between cells and b
 # 10-16 px; of 16 px: 14-23 px; BCCD tiled at 0.35 magnification: 2.4-2.8 px.
 MAX_EDGE_WIDTH = 0.11
 MAX_EDGE_PX = 12.0
+# What a perfectly sharp edge reads (central differences at half resolution: a step rises over two half-resolution
+# pixels, 4 px): a red cell of 30 px (a 0.35x objective) would otherwise be called blurred at 3.3 px, sharp or not.
+SHARPEST_EDGE_PX = 4.0
 # The coarse measure (a red cell 16 px) is kept only within this factor of the full-resolution one: on pale, large
 # red cells touching a white cell it read twice the size (BCCD even fields at 1.0: within 15 % of the median size
 # 0.852 -> 0.885, unchanged at 0.7 and 0.35; chosen among 1.4 with and without flat-field correction).
@@ -101,6 +104,34 @@ def dominant_length(lengths: np.ndarray, bandwidth: float = 0.15) -> float:
     return float(np.exp(low + (int(np.argmax(density)) + 0.5) * step))
 
 
+def purple_excess(rgb: np.ndarray) -> np.ndarray:
+    """B - (R + G) / 2 as float32: high on stained nuclei, near zero or negative elsewhere."""
+    data = rgb.astype(np.float32)
+    return data[..., 2] - (data[..., 0] + data[..., 1]) / 2.0
+
+
+def cell_mask(density: np.ndarray, excess: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Pixels darker than the background (the red cells, and the white cells among them), and the optical-density
+    cut-off that split them off: Otsu's. A strong nuclear stain can pull that split between the nuclei and the
+    rest (few pixels left, or, with the field's purple ``excess``, pixels as purple as its strongest stain); then
+    it is taken on the density clipped to its 85th percentile, where the nuclei join the cells."""
+    threshold = otsu_threshold(density, bins=256)
+    cells = density > threshold
+    if cells.mean() < MIN_CELL_SHARE or (excess is not None and _split_took_nuclei(cells, excess)):
+        threshold = otsu_threshold(np.minimum(density, np.percentile(density, 85)), bins=256)
+        cells = density > threshold
+    return cells, threshold
+
+
+def _split_took_nuclei(cells: np.ndarray, excess: np.ndarray) -> bool:
+    """Whether the split-off pixels' purple excess lies nearer the field's strongest stain (99.5th percentile)
+    than its middle (median): red cells sit near the middle in every stain measured, nuclei near the top."""
+    if cells.sum() <= 100:
+        return False
+    top = float(np.percentile(excess, 99.5))
+    return float(np.median(excess[cells])) > (float(np.median(excess)) + top) / 2.0
+
+
 def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
     if abs(scale - 1.0) < 1e-3:
         return rgb
@@ -110,16 +141,10 @@ def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _measure_at(rgb: np.ndarray, scale: float) -> tuple[float | None, str | None, np.ndarray, np.ndarray]:
-    density = optical_density(background_normalised(_resized(rgb, scale)))
-    threshold = otsu_threshold(density, bins=256)
-    cells = density > threshold
+    normalised = background_normalised(_resized(rgb, scale))
+    density = optical_density(normalised)
+    cells, threshold = cell_mask(density, purple_excess(normalised))
     share = float(cells.mean())
-    if share < MIN_CELL_SHARE:
-        # a strong nuclear stain: the split fell between nuclei and the rest; clipped to their 85th percentile, the
-        # nuclei join the cells instead of pulling the split
-        threshold = otsu_threshold(np.minimum(density, np.percentile(density, 85)), bins=256)
-        cells = density > threshold
-        share = float(cells.mean())
     if threshold < MIN_CONTRAST or share < MIN_CELL_SHARE:
         return None, "no red cells to measure the magnification by (a blank image?)", density, cells
     if share > MAX_CELL_SHARE:
@@ -166,7 +191,7 @@ def measure_scale(rgb: np.ndarray) -> FieldScale:
             break  # cells merged at the coarse resolution (a white cell among touching red ones): keep the finer
         diameter = measured
     width = edge_width(full_density, full_cells)
-    if width > MAX_EDGE_WIDTH * diameter or width > MAX_EDGE_PX:
+    if width > max(MAX_EDGE_WIDTH * diameter, SHARPEST_EDGE_PX) or width > MAX_EDGE_PX:
         problem = f"too blurred to find white cells in (cell edges {width:.0f} px wide, red cells {diameter:.0f} px)"
         return FieldScale(None, problem, edge_width=width)
     return FieldScale(diameter, edge_width=width)

@@ -19,8 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from wbc_desktop.core.field_scale import FieldScale, background_normalised, measure_scale, optical_density
-from wbc_desktop.core.masks import closed, component_boxes, label_components, otsu_threshold
+from wbc_desktop.core.field_scale import (
+    FieldScale,
+    background_normalised,
+    cell_mask,
+    measure_scale,
+    optical_density,
+    purple_excess,
+)
+from wbc_desktop.core.masks import closed, component_boxes, label_components
 
 WORK_RBC = 44.0  # px: the finder works where a red cell is this wide (BCCD's fields at the old 320 px working side)
 MAX_WORK_SIDE = 1600  # a very high magnification is worked at this longest side at most
@@ -73,12 +80,6 @@ class FieldAnalysis:
         return self.scale.px_per_rbc
 
 
-def purple_excess(rgb: np.ndarray) -> np.ndarray:
-    """B - (R + G) / 2 as float32: high on stained nuclei, near zero or negative elsewhere."""
-    data = rgb.astype(np.float32)
-    return data[..., 2] - (data[..., 0] + data[..., 1]) / 2.0
-
-
 def smoothed_excess(rgb: np.ndarray, scale: float, pil: Image.Image | None = None) -> np.ndarray:
     """Purple excess of a copy resized by ``scale`` and lightly blurred (granules and noise smoothed away).
     ``pil`` is the same pixels as a Pillow image when the caller has one (converting costs 0.4 ms a cell)."""
@@ -117,7 +118,7 @@ def merged_parts(labels: np.ndarray, count: int, gap: float, least: float) -> li
 def nucleus_threshold(excess: np.ndarray, density: np.ndarray, settings: FinderSettings) -> float:
     """The purple-excess cut-off of this field: between its red cells' level and its strongest stain, and well
     above the red cells' own spread (median and MAD, which the few nucleus pixels do not move)."""
-    cells = density > otsu_threshold(density, bins=256)
+    cells, _ = cell_mask(density, excess)  # the red cells, not the nuclei that a strong nuclear stain splits off
     values = excess[cells] if cells.sum() > 100 else excess.ravel()
     level = float(np.median(values))
     spread = 1.4826 * float(np.median(np.abs(values - level)))
