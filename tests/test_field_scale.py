@@ -65,6 +65,13 @@ def test_a_strong_nuclear_stain_does_not_pass_its_nuclei_off_as_the_red_cells():
     assert hits == len(truth) == 2
 
 
+def test_touching_red_cells_do_not_make_the_ruler_read_large():
+    """Here the coarse measure (red cells 16 px wide, where touching ones merge) read 106 px against the full
+    resolution's 87, and the coarse one was kept: merging only ever lengthens chords, so the smaller is kept now."""
+    path = FIXTURES / "bccd_fields_extra" / "BloodImage_00320.jpg"
+    assert measure_scale(load_image(path)).px_per_rbc == pytest.approx(88.3, rel=0.1)  # BCCD's median red cell
+
+
 def test_small_sharp_red_cells_are_not_called_blurred_and_blurred_ones_still_are():
     """Tiled at 0.35 with pale nuclei and lilac red cells, this field's red cells are 32 px and their edges read
     3.7 px: more than 0.11 of a red cell, so it was called too blurred, though no edge can read under 4 px (the

@@ -190,6 +190,10 @@ def measure_scale(rgb: np.ndarray) -> FieldScale:
         if not 1.0 / MAX_DISAGREEMENT <= measured / first <= MAX_DISAGREEMENT:
             break  # cells merged at the coarse resolution (a white cell among touching red ones): keep the finer
         diameter = measured
+    # Touching and overlapping red cells can only lengthen chords, and they merge more at the coarse resolution:
+    # of two measures that agree this far, the smaller is the truer (BCCD even fields within 15 % of their median:
+    # 0.885 -> 0.918 at 1.0, 0.890 -> 0.929 at 0.7, 0.923 -> 0.967 at 0.5, 0.973 -> 0.984 at 0.35)
+    diameter = min(diameter, first)
     width = edge_width(full_density, full_cells)
     if width > max(MAX_EDGE_WIDTH * diameter, SHARPEST_EDGE_PX) or width > MAX_EDGE_PX:
         problem = f"too blurred to find white cells in (cell edges {width:.0f} px wide, red cells {diameter:.0f} px)"
