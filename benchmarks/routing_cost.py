@@ -4,8 +4,8 @@ measured in one run (the ratio is what to compare between machines).
     python benchmarks/routing_cost.py [PBC_FOLDER] [FOREIGN_FOLDER] [--limit N] [--repeat R]
 
 Foreign cells (above the manifest's ``route_above``) run through the bundled model (for the out-of-domain
-score) and then the stain-robust ensemble (each member on 8 views at 64 px); PBC-like cells only through the
-first.
+score) and then the stain-robust ensemble (each member on the manifest's views of each cell, 4 since 2.2.0, at
+64 px); PBC-like cells only through the first.
 Images are decoded beforehand, so the figures are the classifier's alone.
 """
 

@@ -46,11 +46,18 @@ def main() -> int:
     parser.add_argument("--external", action="append", default=[], help="NAME=FOLDER, measured, never trained on")
     parser.add_argument("--attach", type=Path, help="model bundle to attach the ensemble to (copied into it)")
     parser.add_argument("--route-above", type=float, default=1.25)
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=4,
+        help="views of each cell the app averages (of 8): 4 since 2.2.0, the most that reach 60 foreign cells/s on "
+        "2 cores (docs/figures.md, *The stain-robust model*); measure again for new members",
+    )
     args = parser.parse_args()
     runs = [run for run in args.runs if (run / "trained.keras").exists()]
     export_robust(runs, args.out, external_sets=dict(item.split("=", 1) for item in args.external))
     if args.attach:
-        attach_robust(args.attach, args.out, args.route_above)
+        attach_robust(args.attach, args.out, args.route_above, args.views)
         print(f"attached to {args.attach} (cells scoring above {args.route_above} go to it)")
         config = json.loads((runs[0] / "training.json").read_text())["config"]
         pbc = load_labelled_set(config["data_dir"], config["split_csv"])
@@ -64,7 +71,9 @@ def main() -> int:
         robust = args.attach / "robust"
         metrics = json.loads((robust / "metrics.json").read_text())
         manifest = json.loads((robust / "manifest.json").read_text())
-        write_card_section(args.attach / "MODEL_CARD.md", card_section(metrics, manifest, args.route_above, combined))
+        write_card_section(
+            args.attach / "MODEL_CARD.md", card_section(metrics, manifest, args.route_above, combined, args.views)
+        )
     return 0
 
 

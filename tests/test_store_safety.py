@@ -52,12 +52,14 @@ def test_a_daily_copy_is_made_and_restored(qtbot, tmp_path):
     first = window.cases.new_case()
     first.update_details(sample_id="KEEP", who="Ana")
     window.backup_thread.join(10)
-    copy = daily_backup(path, tmp_path / "backups", today=dt.date(2026, 12, 4))  # tomorrow's copy holds KEEP
-    assert backups(tmp_path / "backups")[0].name == "cases-2026-12-04.sqlite"
+    # tomorrow's copy holds KEEP (relative to the day the test runs: the window made today's copy already)
+    name = f"cases-{dt.date.today() + dt.timedelta(days=1)}.sqlite"
+    copy = daily_backup(path, tmp_path / "backups", today=dt.date.today() + dt.timedelta(days=1))
+    assert backups(tmp_path / "backups")[0].name == name
     window.cases.new_case().update_details(sample_id="LATER", who="Ana")
     restore_backup(window, copy)
     assert window.store.case_infos()[0].sample_id == "KEEP"
-    assert "Restored cases-2026-12-04.sqlite" in window.banner.text()
+    assert f"Restored {name}" in window.banner.text()
     assert any(p.name.startswith("cases.sqlite.before-restore-") for p in tmp_path.iterdir())
     assert window.store.verify_all() and all(i.intact for i in window.store.verify_all())
 

@@ -180,13 +180,22 @@ def rescale_stains(
 
 def framed_view(rgb: np.ndarray, size: int, pil: Image.Image | None = None) -> np.ndarray:
     """The cell framed on its nucleus and resized to ``size`` x ``size``, before stain normalisation."""
-    framed = frame_on_nucleus(rgb, pil)
+    return _resized(frame_on_nucleus(rgb, pil), size)
+
+
+def _resized(framed: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(framed).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def canonical_cell(rgb: np.ndarray, size: int, pil: Image.Image | None = None) -> np.ndarray:
     """The model's view of a single-cell image: framed on the nucleus, resized to ``size``, stain-normalised."""
     return normalise_stain(framed_view(rgb, size, pil))
+
+
+def canonical_of_frame(framed: np.ndarray, size: int) -> np.ndarray:
+    """:func:`canonical_cell` of a cell already framed by :func:`frame_on_nucleus` (the same bits): framing is
+    two thirds of the view's cost, and a foreign cell needs two views (the model's and the stain-robust one's)."""
+    return normalise_stain(_resized(framed, size))
 
 
 CANONICAL_REVISION = 2  # part of training caches' names: bump it whenever the canonical view's output changes

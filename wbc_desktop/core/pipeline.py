@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wbc_desktop.core.canonical import model_view
+from wbc_desktop.core.canonical import canonical_of_frame, frame_on_nucleus, model_view
 from wbc_desktop.core.domain import colour_statistics
 from wbc_desktop.core.field_scale import NO_BACKGROUND, FieldScale, scale_from_setting
 from wbc_desktop.core.fields import SINGLE_CELL_MAX_SIDE, analyse_field, crop_cell, looks_like_field
@@ -84,6 +84,7 @@ class _Pending:
     px_per_rbc: float | None = None
     view: np.ndarray | None = None  # the model's input (ViewSpec), uint8
     colours: np.ndarray | None = None
+    frame: np.ndarray | None = None  # canonical view: the cell framed on its nucleus (the stain-robust view's start)
 
 
 def default_workers() -> int:
@@ -136,7 +137,11 @@ def prepare(
                 continue
             try:
                 pil = Image.fromarray(item.image)  # once for both uses: it costs as much as decoding the JPEG
-                item.view = model_view(item.image, spec.size, spec.view, pil)
+                if spec.view == "canonical":  # kept: a cell that looks foreign needs a second view of the frame
+                    item.frame = frame_on_nucleus(item.image, pil)
+                    item.view = canonical_of_frame(item.frame, spec.size)
+                else:
+                    item.view = model_view(item.image, spec.size, spec.view, pil)
                 item.colours = colour_statistics(item.image, pil) if spec.colours else None
             except Exception as error:  # e.g. an image too odd to frame: that cell, not the batch, fails
                 item.image, item.error = None, f"cell cannot be prepared: {error}"
@@ -202,7 +207,8 @@ def classify_iter(
                 if spec is not None:
                     views = np.stack([pending[i].view for i, _ in good])
                     colours = np.stack([pending[i].colours for i, _ in good]) if spec.colours else None
-                    predicted, scores = classifier.analyse_prepared(images, views, colours)
+                    frames = [pending[i].frame for i, _ in good] if spec.view == "canonical" else None
+                    predicted, scores = classifier.analyse_prepared(images, views, colours, frames)
                     if scores is not None:
                         domain = {i: float(score) for (i, _), score in zip(good, scores, strict=True)}
                 else:

@@ -58,10 +58,15 @@ class PreparedClassifier(Classifier, Protocol):
     """A classifier whose cells the pipeline prepares in parallel (``view_spec`` is set)."""
 
     def analyse_prepared(
-        self, images: Sequence[np.ndarray], views: np.ndarray, colours: np.ndarray | None
+        self,
+        images: Sequence[np.ndarray],
+        views: np.ndarray,
+        colours: np.ndarray | None,
+        frames: Sequence[np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities and out-of-domain scores (or None) for cells whose model views (uint8, ``view_spec``)
-        and colour statistics were prepared by the pipeline; ``images`` are the cells' pixels."""
+        and colour statistics were prepared by the pipeline; ``images`` are the cells' pixels, ``frames`` (the
+        canonical view only) the cells framed on their nucleus, from which the view was made."""
         ...
 
 

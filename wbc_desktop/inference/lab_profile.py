@@ -62,9 +62,16 @@ class ProfileClassifier:
     def analyse(self, images: Sequence[np.ndarray]):
         if len(images) == 0:
             return np.zeros((0, len(self.classes))), None
-        return self.analyse_prepared(images, self.base.prepare(images), None)
+        frames = self.base.frames_of(images)
+        return self.analyse_prepared(images, self.base.prepare(images, frames), None, frames)
 
-    def analyse_prepared(self, images: Sequence[np.ndarray], views: np.ndarray, colours: np.ndarray | None):
+    def analyse_prepared(
+        self,
+        images: Sequence[np.ndarray],
+        views: np.ndarray,
+        colours: np.ndarray | None,
+        frames: Sequence[np.ndarray] | None = None,
+    ):
         """Calls for cells whose view the pipeline prepared: both models read the same view of each cell."""
         if len(images) == 0:
             return np.zeros((0, len(self.classes))), None
@@ -73,7 +80,7 @@ class ProfileClassifier:
             logits, features = self.base.outputs_of(batch)
             domain = self.base.domain_scores(images, features, colours)
         else:
-            app_probabilities, domain = self.base.analyse_batch(images, batch, colours)
+            app_probabilities, domain = self.base.analyse_batch(images, batch, colours, frames)
             logits, features = self.tuned.outputs_of(batch, dihedral=self.profile.model["dihedral"])
         probabilities = softmax(self.profile.head.logits(features, logits), self.profile.head.temperature)
         if self.tuned is not None:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wbc_desktop.core.canonical import model_view
+from wbc_desktop.core.canonical import canonical_of_frame, frame_on_nucleus, model_view
 from wbc_desktop.core.domain import DomainModel, colour_statistics
 from wbc_desktop.core.pipeline import ViewSpec
 from wbc_desktop.inference.base import dihedral_views, identity_of, mean_over_views, softmax
+from wbc_desktop.inference.graph_edit import DIHEDRAL_VIEWS, GraphEditError, runtime_model
 from wbc_desktop.inference.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -30,17 +31,27 @@ ROBUST_KEY = "robust_model"  # manifest entry: the model for cells the out-of-do
 class LiteRTClassifier:
     """Classifier over a verified LiteRT model; thread-safe (one interpreter, calls serialised)."""
 
-    def __init__(self, model_dir: str | Path, num_threads: int | None = None):
+    def __init__(self, model_dir: str | Path, num_threads: int | None = None, views: int | None = None):
+        """``views``: for an ensemble over the 8 flips and turns of each cell (the stain-robust model), average
+        over the first ``views`` only (:mod:`wbc_desktop.inference.graph_edit`)."""
         # deferred: importing LiteRT takes a third of a second; the window shows before the model loads
         from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
 
         self.model_dir = Path(model_dir)
         self.manifest: Manifest = read_manifest(self.model_dir)
-        content = read_verified_model(self.model_dir, self.manifest)
+        content = read_verified_model(self.model_dir, self.manifest)  # checked by hash as stored
+        self.views = views
         try:
             self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"model file cannot be loaded by LiteRT: {error}") from None
+        # int8 weights run at half speed on LiteRT's hybrid kernels: the first batch gets an interpreter over the
+        # float weights (and the manifest's views). Not here: rewriting the graph takes 0.3 s, which every start
+        # would wait for, while most runs never need the stain-robust model.
+        edit = self.manifest.extra.get("weights") == "int8" or views is not None
+        self._runtime_edit: tuple[bytes, int | None, int | None] | None = (
+            (content, views, num_threads) if edit else None
+        )
         self._lock = threading.Lock()
         self._input = self._interpreter.get_input_details()[0]
         self._batch = 0
@@ -80,6 +91,9 @@ class LiteRTClassifier:
         if Path(folder).name != folder or folder in ("", ".", "..") or self.domain is None:
             raise ModelError("model manifest: 'robust_model' must be a folder inside the model's, beside domain data")
         check_setting("robust_model route_above", route_above, 0.0, 1e6)
+        views = entry.get("views", DIHEDRAL_VIEWS)
+        if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= DIHEDRAL_VIEWS:
+            raise ModelError(f"model manifest: robust_model views must be a whole number 1 to 8, not {views!r}")
         manifest_path = self.model_dir / folder / MANIFEST_NAME
         try:
             robust_manifest = manifest_path.read_bytes()
@@ -96,7 +110,7 @@ class LiteRTClassifier:
                 "reinstall the app or restore the model"
             )
         try:
-            robust = LiteRTClassifier(self.model_dir / folder, num_threads)
+            robust = LiteRTClassifier(self.model_dir / folder, num_threads, views)
         except ModelError as error:
             raise ModelError(f"the stain-robust model (for other labs' cells) cannot be used: {error}") from None
         if robust.sha256 != expected.lower() or robust.robust is not None:
@@ -109,10 +123,14 @@ class LiteRTClassifier:
             raise ModelError(f"the stain-robust model has classes the model does not know: {unknown}")
         return robust, route_above
 
-    def robust_probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    def robust_probabilities(
+        self, images: Sequence[np.ndarray], frames: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
         """The stain-robust model's probabilities in this model's class order, matched by name: a class it
-        does not have (it knows the five normal white cells) gets 0, so a foreign cell is never called one."""
-        theirs = self.robust.predict(images)
+        does not have (it knows the five normal white cells) gets 0, so a foreign cell is never called one.
+        ``frames``: the cells framed on their nucleus already (:meth:`frames_of`)."""
+        logits, _ = self.robust.outputs_of(self.robust.prepare(images, frames))
+        theirs = softmax(logits, self.robust.temperature)
         ours = np.zeros((len(theirs), len(self.classes)), dtype=np.float64)
         for column, name in enumerate(self.robust.classes):
             ours[:, self.classes.index(name)] = theirs[:, column]
@@ -167,13 +185,39 @@ class LiteRTClassifier:
     def view_spec(self) -> ViewSpec:
         return ViewSpec(self.manifest.input_size, self.manifest.view, colours=self.domain is not None)
 
-    def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """The model's input for RGB images: each in the manifest's view, float32."""
+    def prepare(self, images: Sequence[np.ndarray], frames: Sequence[np.ndarray] | None = None) -> np.ndarray:
+        """The model's input for RGB images: each in the manifest's view, float32. ``frames``: the images framed
+        on their nucleus (:meth:`frames_of`), for a model with the canonical view: the same input, cheaper."""
         size, view = self.manifest.input_size, self.manifest.view
+        if frames is not None and view == "canonical":
+            return np.stack([canonical_of_frame(frame, size) for frame in frames]).astype(np.float32)
         return np.stack([model_view(image, size, view) for image in images]).astype(np.float32)
+
+    def frames_of(self, images: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+        """Each image framed on its nucleus, when both this model and its stain-robust model read the canonical
+        view (which starts from that frame); None otherwise."""
+        if self.manifest.view != "canonical" or (self.robust is not None and self.robust.manifest.view != "canonical"):
+            return None
+        return [frame_on_nucleus(image) for image in images]
+
+    def _edit_for_runtime(self) -> None:
+        """Swap the stored model's interpreter for one over :func:`runtime_model`'s graph (same tensor indices:
+        the edit removes operators, never tensors)."""
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+        content, views, num_threads = self._runtime_edit
+        try:
+            interpreter = Interpreter(model_content=runtime_model(content, views), num_threads=num_threads)
+        except GraphEditError as error:
+            raise ModelError(f"model file cannot be run as its manifest asks: {error}") from None
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"model file cannot be loaded by LiteRT: {error}") from None
+        self._interpreter, self._runtime_edit, self._batch = interpreter, None, 0
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         with self._lock:
+            if self._runtime_edit is not None:
+                self._edit_for_runtime()
             if batch.shape[0] != self._batch:
                 self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
                 self._interpreter.allocate_tensors()
@@ -227,18 +271,28 @@ class LiteRTClassifier:
         stain-robust model's probabilities: this model's are only trustworthy on cells like its training data."""
         if len(images) == 0:
             return np.zeros((0, len(self.classes)), np.float32), None
-        return self.analyse_batch(images, self.prepare(images))
+        frames = self.frames_of(images)
+        return self.analyse_batch(images, self.prepare(images, frames), frames=frames)
 
     def analyse_prepared(
-        self, images: Sequence[np.ndarray], views: np.ndarray, colours: np.ndarray | None
+        self,
+        images: Sequence[np.ndarray],
+        views: np.ndarray,
+        colours: np.ndarray | None,
+        frames: Sequence[np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`analyse` for cells the pipeline prepared (:attr:`view_spec`): uint8 views, colour statistics."""
+        """:meth:`analyse` for cells the pipeline prepared (:attr:`view_spec`): uint8 views, colour statistics
+        and, for the canonical view, each cell's frame (:meth:`frames_of`)."""
         if len(images) == 0:
             return np.zeros((0, len(self.classes)), np.float32), None
-        return self.analyse_batch(images, views.astype(np.float32), colours)
+        return self.analyse_batch(images, views.astype(np.float32), colours, frames)
 
     def analyse_batch(
-        self, images: Sequence[np.ndarray], batch: np.ndarray, colours: np.ndarray | None = None
+        self,
+        images: Sequence[np.ndarray],
+        batch: np.ndarray,
+        colours: np.ndarray | None = None,
+        frames: Sequence[np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`analyse` for images whose model view (:meth:`prepare`) is already computed."""
         logits, features = self.outputs_of(batch)
@@ -246,7 +300,8 @@ class LiteRTClassifier:
         scores = self.domain_scores(images, features, colours)
         foreign = np.flatnonzero(self.routed(scores))
         if len(foreign):
-            probabilities[foreign] = self.robust_probabilities([images[i] for i in foreign])
+            chosen = None if frames is None else [frames[i] for i in foreign]
+            probabilities[foreign] = self.robust_probabilities([images[i] for i in foreign], chosen)
         return probabilities, scores
 
 

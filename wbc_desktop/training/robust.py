@@ -152,7 +152,9 @@ def export_robust(
 CARD_HEADING = "## Stain-robust model (cells from other labs)"
 
 
-def card_section(metrics: dict, manifest: dict, route_above: float, combined: dict | None = None) -> str:
+def card_section(
+    metrics: dict, manifest: dict, route_above: float, combined: dict | None = None, views: int = 8
+) -> str:
     """The model card's section on the stain-robust model: what it is, when it answers, what it scores."""
     members = metrics["members"]
     lines = [
@@ -173,6 +175,10 @@ def card_section(metrics: dict, manifest: dict, route_above: float, combined: di
         f"- {manifest.get('weights', 'float16').capitalize()} weights ({manifest['sha256'][:12]}…, checked by "
         "hash like this model); LiteRT vs Keras max "
         f"probability difference {metrics['litert_keras_max_abs_prob_diff']:.1e}.",
+        f"- **As the app runs it:** averaged over the first {views} of the 8 views of each cell (the bundled "
+        "manifest's `robust_model.views`), with int8 weights dequantised to float32 when it is first needed "
+        "(LiteRT's hybrid int8 kernels ran it at half the speed; `wbc_desktop/inference/graph_edit.py`). The "
+        "'alone' column is the file as stored (8 views).",
         "",
         "| measured on | the stain-robust model alone | as the app uses it (routed) |",
         "| --- | --- | --- |",
@@ -220,9 +226,10 @@ def write_card_section(card: Path, section: str) -> None:
     atomic_write_text(card, text)
 
 
-def attach_robust(bundle_dir: str | Path, robust_dir: str | Path, route_above: float) -> None:
+def attach_robust(bundle_dir: str | Path, robust_dir: str | Path, route_above: float, views: int = 8) -> None:
     """Copy the robust ensemble into ``bundle_dir/robust`` and record it, by hash, in the bundle's manifest:
-    cells whose out-of-domain score passes ``route_above`` are then classified by it."""
+    cells whose out-of-domain score passes ``route_above`` are then classified by it, averaged over the first
+    ``views`` of its 8 views of each cell (:mod:`wbc_desktop.inference.graph_edit`)."""
     bundle_dir, robust_dir = Path(bundle_dir), Path(robust_dir)
     target = bundle_dir / ROBUST_FOLDER
     if target.resolve() != robust_dir.resolve():
@@ -236,7 +243,8 @@ def attach_robust(bundle_dir: str | Path, robust_dir: str | Path, route_above: f
         "sha256": robust_manifest["sha256"],
         "manifest_sha256": hashlib.sha256(robust_manifest_bytes).hexdigest(),  # its classes decide calls too
         "route_above": route_above,
+        "views": views,
     }
     atomic_write_text(bundle_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     metrics = json.loads((target / "metrics.json").read_text())
-    write_card_section(bundle_dir / "MODEL_CARD.md", card_section(metrics, robust_manifest, route_above))
+    write_card_section(bundle_dir / "MODEL_CARD.md", card_section(metrics, robust_manifest, route_above, views=views))
