@@ -167,3 +167,19 @@ def test_the_bundled_model_a_profile_and_the_fake_meet_one_classifier_contract()
         assert set(classifier.identity) == {"name", "version", "sha256"}
     assert base.base is base and profiled.base is base and profiled.profile.name == "lab"
     assert profiled.identity["sha256"] == base.sha256 and profiled.has_robust_model == base.has_robust_model
+
+
+def test_a_barely_trained_models_temperature_stays_one_its_manifest_accepts():
+    """A 1-epoch smoke model's near-chance logits fitted a temperature of 20 (the old search bound), which its own
+    manifest check then refused (the slow training test failed on it)."""
+    import numpy as np
+
+    from wbc_desktop.core.metrics import MAX_TEMPERATURE, fit_temperature
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 5, 200)
+    noise = rng.normal(size=(200, 5))  # logits that say nothing about the targets: NLL falls as T grows
+    temperature = fit_temperature(noise, targets)
+    assert 0.9 * MAX_TEMPERATURE <= temperature <= MAX_TEMPERATURE
+    confident = np.eye(5)[targets] * 5.0 + 0.1 * noise  # a good model's logits calibrate near 1, not at the bound
+    assert fit_temperature(confident, targets) < MAX_TEMPERATURE / 2

@@ -78,10 +78,15 @@ def _nll(logits: np.ndarray, targets: np.ndarray, temperature: float) -> float:
     return float(-log_probs[np.arange(len(targets)), targets].mean())
 
 
+# The largest temperature a model manifest may carry (inference/manifest.py checks it): real models calibrate near 1.
+MAX_TEMPERATURE = 10.0
+
+
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
-    """The temperature minimising validation NLL (golden-section search on log T in [0.05, 20])."""
+    """The temperature minimising validation NLL (golden-section search on log T in [0.05, MAX_TEMPERATURE]: a
+    barely trained model's would otherwise run to 20, which its own manifest then refused)."""
     logits = np.asarray(logits, dtype=np.float64)
-    low, high = np.log(0.05), np.log(20.0)
+    low, high = np.log(0.05), np.log(MAX_TEMPERATURE)
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
     a, b = high - ratio * (high - low), low + ratio * (high - low)
     fa, fb = _nll(logits, targets, np.exp(a)), _nll(logits, targets, np.exp(b))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wbc_desktop.core.canonical import VIEWS
+from wbc_desktop.core.metrics import MAX_TEMPERATURE
 
 MANIFEST_NAME = "manifest.json"
 KERAS_FILE = "wbc_mobilenetv2.keras"  # the model's source of truth beside its .tflite (training, fine-tuning)
@@ -108,7 +109,8 @@ def read_manifest(model_dir: str | Path) -> Manifest:
     return manifest
 
 
-MAX_TEMPERATURE = 10.0  # calibration temperatures of real models are near 1; 0, NaN or < 0 turn calls into nonsense
+# calibration temperatures of real models are near 1 (MAX_TEMPERATURE: the fit's bound); 0, NaN or < 0 turn calls
+# into nonsense
 
 
 def check_setting(name: str, value: float, above: float, at_most: float, where: str = "model manifest") -> None:
