@@ -46,29 +46,29 @@ def robust_views() -> np.ndarray:
 
 
 def test_float_weights_make_the_same_calls_as_the_stored_int8_weights(robust_views):
-    from wbc_desktop.inference.graph_edit import float_weights
+    from wbc_desktop.inference.graph_edit import runtime_model
 
     stored = (_robust_dir() / ROBUST_FILE).read_bytes()
-    edited = float_weights(stored)
+    edited = runtime_model(stored)
     assert len(edited) > 3 * len(stored)  # every int8 weight is now a float32
     before, after = _outputs(stored, robust_views), _outputs(edited, robust_views)
     assert (before.argmax(axis=1) == after.argmax(axis=1)).all()
     # the hybrid kernels quantise each activation on the fly; the float kernels do not: close, not equal
     assert np.abs(np.exp(before) - np.exp(after)).max() < 0.05
-    assert float_weights(edited) == edited, "a float model is returned as it is"
+    assert runtime_model(edited) is edited, "a float model is returned as it is"
 
 
 @pytest.mark.parametrize("views", [4, 8])
 def test_the_ensemble_averages_its_first_views_of_each_cell(robust_views, views):
     """exp(output) is the members' mean probability over the kept views: exactly the mean of the one-view
     ensemble's probabilities over those views of the cell, in the order the graph makes them."""
-    from wbc_desktop.inference.graph_edit import keep_views
+    from wbc_desktop.inference.graph_edit import runtime_model
 
     stored = (_robust_dir() / ROBUST_FILE).read_bytes()
     cells = robust_views[:3]
-    one_view = np.exp(_outputs(keep_views(stored, 1), dihedral_views(cells)))  # view-major: 8 x cells
+    one_view = np.exp(_outputs(runtime_model(stored, 1), dihedral_views(cells)))  # view-major: 8 x cells
     expected = one_view.reshape(8, len(cells), -1)[:views].mean(axis=0)
-    assert np.allclose(np.exp(_outputs(keep_views(stored, views), cells)), expected, atol=1e-5)
+    assert np.allclose(np.exp(_outputs(runtime_model(stored, views), cells)), expected, atol=1e-5)
 
 
 def test_a_model_that_is_not_an_ensemble_of_views_is_refused():

@@ -78,7 +78,8 @@ def _nll(logits: np.ndarray, targets: np.ndarray, temperature: float) -> float:
     return float(-log_probs[np.arange(len(targets)), targets].mean())
 
 
-# The largest temperature a model manifest may carry (inference/manifest.py checks it): real models calibrate near 1.
+# The largest temperature a model manifest may carry (inference/manifest.py checks it, with 0, NaN and negatives,
+# which turn calls into nonsense): real models calibrate near 1.
 MAX_TEMPERATURE = 10.0
 
 

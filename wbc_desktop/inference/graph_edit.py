@@ -1,12 +1,13 @@
 """Edits made to a LiteRT model in memory when it loads, with the flatbuffer tools that ship with LiteRT.
 
-Two edits, both for the stain-robust ensemble (six networks, each over eight flips and turns of a cell):
+Two edits, both for the stain-robust ensemble (six networks, each over eight flips and turns of a cell), made
+together by :func:`runtime_model` (one parse and one write of the flatbuffer):
 
-* :func:`float_weights`: a model stored with int8 weights and float activations ("dynamic range": the ensemble's
+* float weights: a model stored with int8 weights and float activations ("dynamic range": the ensemble's
   file stays under the repository's 20 MB) runs on LiteRT's hybrid kernels, which quantise every activation on the
   fly; XNNPACK's float kernels on the same weights, dequantised once at load, run the ensemble 2.1x as fast with
   the same calls (docs/figures.md, *The stain-robust model*). The file on disk, and its hash, are unchanged.
-* :func:`keep_views`: the ensemble averages its members over the first ``views`` of the eight views its graph
+* fewer views: the ensemble averages its members over the first ``views`` of the eight views its graph
   makes of each cell (identity, the three flips, then the transposes of those four), so a manifest can trade the
   last views for speed without the members being trained or exported again.
 """
@@ -105,9 +106,9 @@ def _keep_views(model, views: int, schema) -> None:
 
 
 def runtime_model(content: bytes, views: int | None = None) -> bytes:
-    """``content`` as LiteRT should run it: int8 weights of float layers dequantised (:func:`float_weights`)
-    and, with ``views``, the ensemble's average over its first ``views`` views (:func:`keep_views`). Returns
-    ``content`` itself when nothing needs changing."""
+    """``content`` as LiteRT should run it: int8 weights of float layers dequantised (the same values, as float32)
+    and, with ``views``, the ensemble's average over its first ``views`` views. Returns ``content`` itself when
+    nothing needs changing."""
     if views is not None and not 1 <= views <= DIHEDRAL_VIEWS:
         raise GraphEditError(f"views must be 1 to {DIHEDRAL_VIEWS}, not {views}")
     schema, flatbuffer_utils = _schema()
@@ -117,17 +118,3 @@ def runtime_model(content: bytes, views: int | None = None) -> bytes:
         _keep_views(model, views, schema)
         changed += 1
     return content if not changed else bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def float_weights(content: bytes) -> bytes:
-    """``content`` with the int8 weights of its float layers stored as float32 (the same values)."""
-    return runtime_model(content)
-
-
-def keep_views(content: bytes, views: int) -> bytes:
-    """The ensemble ``content`` averaging over its first ``views`` views of each cell (weights as stored)."""
-    schema, flatbuffer_utils = _schema()
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    if views != DIHEDRAL_VIEWS:
-        _keep_views(model, views, schema)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

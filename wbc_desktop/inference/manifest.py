@@ -109,10 +109,6 @@ def read_manifest(model_dir: str | Path) -> Manifest:
     return manifest
 
 
-# calibration temperatures of real models are near 1 (MAX_TEMPERATURE: the fit's bound); 0, NaN or < 0 turn calls
-# into nonsense
-
-
 def check_setting(name: str, value: float, above: float, at_most: float, where: str = "model manifest") -> None:
     """``above < value <= at_most`` and finite, else :class:`ModelError` naming the setting: a temperature of 0
     or NaN made every call *basophil* with confidence NaN, a negative one inverted every call."""
