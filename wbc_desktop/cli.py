@@ -105,6 +105,19 @@ def _add_train(commands) -> None:
         metavar="MODEL.keras",
         help="start from a trained model (e.g. model_store/wbc_mobilenetv2.keras); classes are matched by name",
     )
+    parser.add_argument(
+        "--test-time-views",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=1,
+        help="calls average this many flips and turns of each cell (written to the manifest; choose on val: "
+        "scripts/eight_class_choices.py); 1 = the cell as it is",
+    )
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="export OUT/trained.keras again (e.g. with other test-time views) without training",
+    )
     parser.add_argument("--name", default="wbc-mobilenetv2")
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument(

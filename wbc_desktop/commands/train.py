@@ -32,7 +32,11 @@ def run_train(args: argparse.Namespace) -> int:
         augment=args.augment,
         init_from=str(args.init_from) if args.init_from else None,
     )
-    fit(config)
+    if not args.export_only:
+        fit(config)
+    elif not (args.out / "trained.keras").exists():
+        print(f"error: --export-only needs a trained model: {args.out / 'trained.keras'} not found", file=sys.stderr)
+        return EXIT_NOTHING
     external = dict(item.split("=", 1) for item in args.external) if args.external else None
     metrics = export_bundle(
         args.out,
@@ -41,6 +45,7 @@ def run_train(args: argparse.Namespace) -> int:
         version=args.version,
         external_sets=external,
         compare_with=args.compare_with,
+        test_time_views=args.test_time_views,
     )
     test = metrics["test"]
     print(f"bundle written to {args.out / 'bundle'}")

@@ -81,13 +81,15 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 DIHEDRAL_VIEWS = 8  # a cell has no up, down, left or right: 4 turns x mirror give 8 equally valid views
 
 
-def dihedral_views(batch: np.ndarray) -> np.ndarray:
-    """The 8 flips and transposes of a ``(N, H, W, C)`` square batch, view-major: ``(8 * N, H, W, C)``."""
+def dihedral_views(batch: np.ndarray, count: int = DIHEDRAL_VIEWS) -> np.ndarray:
+    """The first ``count`` of the 8 flips and transposes of a ``(N, H, W, C)`` square batch, view-major:
+    ``(count * N, H, W, C)``. The order (as is, upside down, mirrored, half-turned, then their transposes) is
+    the one the stain-robust ensemble's graph and a manifest's ``test_time_views`` count in."""
     views = [batch, batch[:, ::-1], batch[:, :, ::-1], batch[:, ::-1, ::-1]]
     views += [view.transpose(0, 2, 1, 3) for view in views]
-    return np.ascontiguousarray(np.concatenate(views))
+    return np.ascontiguousarray(np.concatenate(views[:count]))
 
 
-def mean_over_views(outputs: np.ndarray, count: int) -> np.ndarray:
+def mean_over_views(outputs: np.ndarray, count: int, views: int = DIHEDRAL_VIEWS) -> np.ndarray:
     """Average view-major outputs of :func:`dihedral_views` back to one row per image."""
-    return outputs.reshape(DIHEDRAL_VIEWS, count, *outputs.shape[1:]).mean(axis=0)
+    return outputs.reshape(views, count, *outputs.shape[1:]).mean(axis=0)

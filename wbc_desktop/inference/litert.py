@@ -65,6 +65,7 @@ class LiteRTClassifier:
         feature_widths = [w for w in by_width if w != num_classes]
         self._features_index = by_width[feature_widths[0]] if feature_widths else None
         self.feature_size = feature_widths[0] if feature_widths else None
+        self.test_time_views = test_time_views_of(self.manifest)
         domain = self.manifest.extra.get("domain")
         self.domain = DomainModel.from_dict(domain) if domain else None
         expected = int(self._input["shape"][1])
@@ -240,12 +241,18 @@ class LiteRTClassifier:
         return self.outputs_of(self.prepare(images), dihedral)
 
     def outputs_of(self, batch: np.ndarray, dihedral: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Logits and features of a batch already in the model's view (:meth:`prepare`)."""
-        if not dihedral:
-            return self._run(batch)
-        logits, features = self._run(dihedral_views(batch))
+        """Logits and features of a batch already in the model's view (:meth:`prepare`). The logits are the mean
+        over the manifest's ``test_time_views`` flips and turns of each cell, the features those of the cell as
+        it is (what the out-of-domain statistics were fitted on); with ``dihedral`` both are the mean of all 8."""
         count = len(batch)
-        return mean_over_views(logits, count), (None if features is None else mean_over_views(features, count))
+        if dihedral:
+            logits, features = self._run(dihedral_views(batch))
+            return mean_over_views(logits, count), (None if features is None else mean_over_views(features, count))
+        views = self.test_time_views
+        if views == 1:
+            return self._run(batch)
+        logits, features = self._run(dihedral_views(batch, views))
+        return mean_over_views(logits, count, views), (None if features is None else features[:count])
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities, shape ``(N, classes)``: ``softmax(logits / temperature)``, or the stain-robust
@@ -303,6 +310,15 @@ class LiteRTClassifier:
             chosen = None if frames is None else [frames[i] for i in foreign]
             probabilities[foreign] = self.robust_probabilities([images[i] for i in foreign], chosen)
         return probabilities, scores
+
+
+def test_time_views_of(manifest: Manifest) -> int:
+    """How many of a cell's 8 flips and turns the model's calls average (the manifest's ``test_time_views``,
+    chosen on the val split when the model was exported; 1 when absent)."""
+    views = manifest.extra.get("test_time_views", 1)
+    if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= DIHEDRAL_VIEWS:
+        raise ModelError(f"model manifest: test_time_views must be a whole number 1 to 8, not {views!r}")
+    return views
 
 
 def load_classifier(model_dir: str | Path | None = None, num_threads: int | None = None) -> LiteRTClassifier:

@@ -24,7 +24,7 @@ from wbc_desktop.core.domain import DomainModel, batch_flags, colour_statistics
 from wbc_desktop.core.images import load_image
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import evaluation_summary, fit_temperature
-from wbc_desktop.inference.base import softmax
+from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
 from wbc_desktop.inference.manifest import KERAS_FILE, MANIFEST_NAME, sha256_bytes
 from wbc_desktop.training.model_card import write_model_card
 from wbc_desktop.training.plots import plot_confusion, plot_curves
@@ -92,6 +92,23 @@ def litert_outputs(
     return np.concatenate(chunks), np.concatenate(feature_chunks)
 
 
+def litert_view_outputs(
+    content: bytes, images: np.ndarray, num_classes: int, views: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Logits as the app computes them (the mean over the first ``views`` flips and turns of each cell), the
+    features of each cell as it is, and its logits as it is (for the Keras agreement check)."""
+    if views == 1 or not len(images):
+        logits, features = litert_outputs(content, images, num_classes)
+        return logits, features, logits
+    logits, features = litert_outputs(content, dihedral_views(images, views), num_classes)
+    count = len(images)
+    return (
+        mean_over_views(logits, count, views),
+        None if features is None else features[:count],
+        logits[:count],
+    )
+
+
 def colours_of(images) -> np.ndarray:
     """Colour statistics of images as loaded (full size), exactly as the app computes them for the warning."""
     return np.stack([colour_statistics(image) for image in images])
@@ -136,11 +153,14 @@ def export_bundle(
     version: str = "1.0.0",
     external_sets: dict[str, str] | None = None,
     compare_with: str | Path | None = None,
+    test_time_views: int = 1,
 ) -> dict:
     """Export ``run_dir/trained.keras`` into ``bundle_dir``; returns the metrics written there.
 
     ``compare_with``: another bundle (e.g. the previous bundled model) whose test and external accuracies are
     put beside this one's in the metrics and the model card, so a trade-off is recorded where it is made.
+    ``test_time_views``: calls average this many flips and turns of each cell (the manifest tells the app);
+    temperature, review threshold and every reported figure are those of the averaged logits.
     """
     run_dir, bundle_dir = Path(run_dir), Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
@@ -156,12 +176,12 @@ def export_bundle(
     test_paths, test_x, test_y = cached_split(data, "test", config)
 
     keras_test_logits = np.asarray(model.predict(test_x.astype(np.float32), batch_size=64, verbose=0)[0])
-    test_logits, test_features = litert_outputs(content, test_x, len(classes))
-    agreement = float(np.abs(softmax(keras_test_logits) - softmax(test_logits)).max()) if len(test_y) else 0.0
+    test_logits, test_features, test_as_is = litert_view_outputs(content, test_x, len(classes), test_time_views)
+    agreement = float(np.abs(softmax(keras_test_logits) - softmax(test_as_is)).max()) if len(test_y) else 0.0
     if agreement > AGREEMENT_TOLERANCE:
         raise RuntimeError(f"LiteRT and Keras disagree by {agreement:.2e} (> {AGREEMENT_TOLERANCE:g})")
 
-    val_logits, val_features = litert_outputs(content, val_x, len(classes))
+    val_logits, val_features, _ = litert_view_outputs(content, val_x, len(classes), test_time_views)
     temperature = fit_temperature(val_logits, val_y) if len(val_y) else 1.0
     val_report = evaluation_summary(softmax(val_logits, temperature), val_y, classes)
     val_report["ece_uncalibrated"] = evaluation_summary(softmax(val_logits), val_y, classes)["ece"]
@@ -179,7 +199,7 @@ def export_bundle(
         targets = np.array([classes.index(label_) for label_ in other.labels])
         loaded = [load_image(p) for p in paths]
         images = np.stack([model_view(image, config.image_size, config.view) for image in loaded])
-        logits, features = litert_outputs(content, images, len(classes))
+        logits, features, _ = litert_view_outputs(content, images, len(classes), test_time_views)
         external[label] = evaluation_summary(softmax(logits, temperature), targets, classes)
         external[label]["folder"] = str(folder)
         scores = domain.scores(colours_of(loaded), features)
@@ -193,6 +213,7 @@ def export_bundle(
         "external": external,
         "temperature": temperature,
         "review_threshold": threshold,
+        "test_time_views": test_time_views,
         "litert_keras_max_abs_prob_diff": agreement,
         "training": {k: v for k, v in training.items() if k != "config"},
         "config": asdict(config),
@@ -217,6 +238,7 @@ def export_bundle(
         "input_size": config.image_size,
         "temperature": temperature,
         "review_threshold": threshold,
+        "test_time_views": test_time_views,
         "view": config.view,
         "preprocessing": PREPROCESSING[config.view],
         # The runtime tells the outputs apart by their width: logits have one value per class.

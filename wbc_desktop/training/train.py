@@ -158,10 +158,16 @@ def warm_start(model: keras.Model, source: Path, classes: list[str]) -> None:
     """Copy a trained model's weights into ``model``: the backbone as it is, and the logits of each class both
     models know (by name, from the source's ``training.json`` or bundle manifest); new classes start from zero."""
     trained = keras.models.load_model(source, compile=False)
-    for layer in model.layers:
+    if len(trained.layers) != len(model.layers):
+        raise ValueError(f"{source} is not the same architecture as the model to train")
+    # by position: the backbone's name carries its input size (mobilenetv2_1.00_96), and a model trained at
+    # 96 px warm-starts one at 128 px (the weights are the same shapes; only the pooled grid grows)
+    for layer, source_layer in zip(model.layers, trained.layers, strict=True):
         if layer.name == "logits" or not layer.weights:
             continue
-        layer.set_weights(trained.get_layer(layer.name).get_weights())
+        if type(layer) is not type(source_layer):
+            raise ValueError(f"{source}: layer {source_layer.name} does not match {layer.name}")
+        layer.set_weights(source_layer.get_weights())
     known = _classes_of(source)
     kernel, bias = model.get_layer("logits").get_weights()
     old_kernel, old_bias = trained.get_layer("logits").get_weights()

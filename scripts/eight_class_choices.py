@@ -1,0 +1,108 @@
+"""Choose how an eight-class model is run (test-time views, prior correction) on the val split, then report test.
+
+The choices are made on val only (printed first); ``--test`` adds the test figures of every option so that the
+note can show what the chosen one gives, never to choose. Keras models in, logits cached beside each model.
+
+    python scripts/eight_class_choices.py runs/model8e/trained.keras --data runs/data8 --test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from wbc_desktop.core.labelled import load_labelled_set
+from wbc_desktop.core.metrics import confusion_matrix
+from wbc_desktop.inference.base import DIHEDRAL_VIEWS, dihedral_views
+from wbc_desktop.training.train import TrainConfig, _classes_of, cached_split, class_weights
+
+FIVE = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
+
+
+def training_config(model_path: Path) -> dict:
+    for candidate in (model_path.with_name(model_path.stem + ".training.json"), model_path.parent / "training.json"):
+        if candidate.exists():
+            return json.loads(candidate.read_text())["config"]
+    raise SystemExit(f"no training.json beside {model_path}")
+
+
+def view_logits(model_path: Path, images: np.ndarray, cache: Path) -> np.ndarray:
+    """Logits of all eight views, shape (8, N, classes), cached."""
+    if cache.exists():
+        return np.load(cache)
+    import keras
+
+    model = keras.models.load_model(model_path, compile=False)
+    logits_model = keras.Model(model.input, model.outputs[0])
+    # the app's order (inference.base.dihedral_views): k views at run time are the first k here
+    batch = dihedral_views(images.astype(np.float32))
+    out = logits_model.predict(batch, batch_size=64, verbose=0).reshape(DIHEDRAL_VIEWS, len(images), -1)
+    np.save(cache, out)
+    return out
+
+
+def figures(logits: np.ndarray, targets: np.ndarray, classes: list[str]) -> dict[str, float]:
+    predicted = logits.argmax(axis=1)
+    matrix = confusion_matrix(targets, predicted, len(classes))
+    recall = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+    precision = np.diag(matrix) / np.maximum(matrix.sum(axis=0), 1)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    five = np.isin(targets, [classes.index(c) for c in FIVE])
+    return {
+        "union": float((predicted == targets).mean()),
+        "macro_f1": float(f1.mean()),
+        "ig": float(recall[classes.index("immature_granulocyte")]),
+        "ery": float(recall[classes.index("erythroblast")]),
+        "plt": float(recall[classes.index("platelet")]),
+        "five": float((predicted[five] == targets[five]).mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--data", type=Path, default=Path("runs/data8"))
+    parser.add_argument("--test", action="store_true")
+    args = parser.parse_args()
+    data = load_labelled_set(args.data, args.data / "split.csv", seed=0)
+    splits = ("val", "test") if args.test else ("val",)
+    results: dict[str, dict] = {split: {} for split in splits}
+    all_logits = {split: [] for split in splits}
+    targets = {}
+    for model_path in args.models:
+        size = training_config(model_path)["image_size"]
+        assert _classes_of(model_path) == data.classes
+        config = TrainConfig(data_dir=str(args.data), image_size=size, cache_dir=f"runs/cache8_{size}")
+        for split in splits:
+            _, images, targets[split] = cached_split(data, split, config)
+            logits = view_logits(model_path, images, model_path.with_name(f"{model_path.stem}.{split}_view_logits.npy"))
+            all_logits[split].append(logits)
+    train_y = np.array([data.classes.index(label) for label in data.subset("train")[1]])
+    # the balanced class weights of training move each logit by about log(weight); undoing it gives the
+    # training split's own priors back (fewer normal neutrophils called IG, fewer IG found)
+    weights = class_weights(train_y, len(data.classes))
+    prior_shift = -np.log(np.array([weights[c] for c in range(len(data.classes))]))
+    for split in splits:
+        stacked = np.concatenate(all_logits[split])  # (models x 8, N, C)
+        for views in (1, 2, 4, 8):
+            chosen = np.concatenate([m[:views] for m in all_logits[split]])
+            mean = chosen.mean(axis=0)
+            for name, shift in (("", 0.0), (" +prior", prior_shift), (" +half prior", prior_shift / 2)):
+                results[split][f"{len(args.models)} model(s), {views} view(s){name}"] = figures(
+                    mean + shift, targets[split], data.classes
+                )
+        del stacked
+    for split in splits:
+        print(f"\n{split}: union, macro-F1, IG / erythroblast / platelet recall, five-class accuracy")
+        for name, row in results[split].items():
+            print(
+                f"  {name:38s} {row['union']:.4f} {row['macro_f1']:.4f}  {row['ig']:.3f} {row['ery']:.3f} "
+                f"{row['plt']:.3f}  {row['five']:.4f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
