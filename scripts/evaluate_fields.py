@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from field_conditions import STAIN_SHIFTS, tiled_scene
 
+from wbc_desktop.core.classes import is_wbc
 from wbc_desktop.core.fields import FinderSettings, analyse_field, crop_cell, find_wbcs
 from wbc_desktop.core.images import load_image
 
@@ -75,6 +76,7 @@ def subtype_labels(fields: Path) -> dict[int, str]:
 
 def evaluate(fields: Path, settings: FinderSettings, threshold: float, classifier=None) -> dict:
     tp = fp = fn = 0
+    counted = {"tp": 0, "fp": 0, "fn": 0}  # the cells a differential counts: those not called platelet/NRBC
     subtype_total = subtype_correct = 0
     subtypes = subtype_labels(fields)
     confusion: dict[tuple[str, str], int] = {}
@@ -90,6 +92,13 @@ def evaluate(fields: Path, settings: FinderSettings, threshold: float, classifie
         fp += len(detections) - hits
         fn += len(truth) - hits
         number = int(annotation.stem.split("_")[-1])
+        if classifier is not None:
+            calls = classifier.predict([crop_cell(rgb, d) for d in detections]) if detections else []
+            kept = [d.box for d, p in zip(detections, calls, strict=True) if is_wbc(classifier.classes[p.argmax()])]
+            kept_hits, _ = match(kept, truth, threshold)
+            counted["tp"] += kept_hits
+            counted["fp"] += len(kept) - kept_hits
+            counted["fn"] += len(truth) - kept_hits
         if classifier is not None and number in subtypes and len(truth) == 1 and matched[0] is not None:
             crop = crop_cell(rgb, detections[matched[0]])
             probabilities = classifier.predict([crop])[0]
@@ -103,6 +112,7 @@ def evaluate(fields: Path, settings: FinderSettings, threshold: float, classifie
         "false_positives": fp,
         "missed": fn,
         **recall_precision(tp, fp, fn),
+        "counted": {**counted, **recall_precision(counted["tp"], counted["fp"], counted["fn"])},
         "subtype_total": subtype_total,
         "subtype_correct": subtype_correct,
         "confusion": confusion,
@@ -201,6 +211,12 @@ def main() -> None:
         f"WBC boxes: recall {result['recall']:.4f}, precision {result['precision']:.4f} at IoU >= {args.iou} "
         f"(TP {result['true_positives']}, FP {result['false_positives']}, missed {result['missed']})"
     )
+    if classifier is not None:
+        counted = result["counted"]
+        print(
+            f"as the differential counts them (cells called platelet or erythroblast left out): recall "
+            f"{counted['recall']:.4f}, precision {counted['precision']:.4f} (TP {counted['tp']}, FP {counted['fp']})"
+        )
     if classifier is not None and result["subtype_total"]:
         accuracy = result["subtype_correct"] / result["subtype_total"]
         counts = f"{result['subtype_correct']}/{result['subtype_total']}"
