@@ -187,6 +187,7 @@ def main() -> None:
     parser.add_argument("fields", nargs="?", type=Path, default=ROOT.parent / "shared" / "data" / "bccd" / "fields")
     parser.add_argument("--iou", type=float, default=0.5)
     parser.add_argument("--classify", action="store_true", help="also classify detected cells (bundled model)")
+    parser.add_argument("--model", type=Path, help="a model bundle to classify with instead of the bundled one")
     parser.add_argument("--magnifications", type=float, nargs="+", help="simulate these magnifications (tiled)")
     parser.add_argument("--stain-shifts", nargs="*", help="simulate stain shifts (all when none named)")
     parser.add_argument("--subset", choices=("all", "even"), default="all", help="even: the fields to choose on")
@@ -205,7 +206,7 @@ def main() -> None:
     if args.classify:
         from wbc_desktop.inference.litert import load_classifier
 
-        classifier = load_classifier()
+        classifier = load_classifier(args.model)
     result = evaluate(args.fields, FinderSettings(), args.iou, classifier)
     print(
         f"WBC boxes: recall {result['recall']:.4f}, precision {result['precision']:.4f} at IoU >= {args.iou} "

@@ -42,7 +42,7 @@ def test_the_first_views_are_the_first_of_the_eight():
 def test_calls_average_the_manifests_views_and_features_stay_those_of_the_cell_as_it_is(tmp_path, cells):
     from wbc_desktop.inference.litert import LiteRTClassifier
 
-    plain = LiteRTClassifier(_store_with(tmp_path / "a"))
+    plain = LiteRTClassifier(_store_with(tmp_path / "a", test_time_views=1))
     assert plain.test_time_views == 1
     averaged = LiteRTClassifier(_store_with(tmp_path / "b", test_time_views=4))
     assert averaged.test_time_views == 4

@@ -73,7 +73,9 @@ def domain_threshold(classifier) -> float | None:
 
 
 def model_info(classifier) -> dict:
-    return classifier.identity
+    """The model block of count's and evaluate's JSON: who made the calls, and the classes it can name (a reader
+    tells a five-class report from an eight-class one by it)."""
+    return {**classifier.identity, "classes": list(classifier.classes)}
 
 
 def classified_by(classifier, domain_score: float) -> str:
