@@ -170,3 +170,46 @@ def test_eosin_hue_jitter_changes_the_hue_of_eosin_only():
         # without hue jitter the channels keep their proportions (up to rounding to uint8)
         assert abs(plain_density[1] / plain_density[2] - original[1] / original[2]) < 0.05
     assert len(ratios) > 3  # with it, the green/blue proportion (the hue) varies
+
+
+@pytest.mark.slow
+def test_export_only_with_test_time_views_and_a_warm_start_at_another_size(tmp_path):
+    """Exported again with 2 test-time views, the bundle's calls are the mean of Keras's logits over the cell and
+    its upside-down copy; and a model trained at one size warm-starts a model at another, weight for weight."""
+    import keras
+
+    from wbc_desktop.cli import main
+    from wbc_desktop.core.canonical import canonical_cell
+    from wbc_desktop.core.images import load_image
+    from wbc_desktop.inference.base import dihedral_views, mean_over_views, softmax
+    from wbc_desktop.inference.litert import LiteRTClassifier
+    from wbc_desktop.training.model import build_model
+    from wbc_desktop.training.train import warm_start
+
+    split_csv = tmp_path / "split.csv"
+    rows = ["path,label,split"]
+    for folder in sorted(PBC.iterdir()):
+        for index, path in enumerate(sorted(folder.glob("*.jpg"))):
+            rows.append(f"{folder.name}/{path.name},{folder.name},{['train', 'train', 'val', 'test'][index]}")
+    split_csv.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    common = ["train", str(PBC), "--split-csv", str(split_csv), "--image-size", "48", "--alpha", "0.35"]
+    common += ["--batch-size", "4", "--out", str(out), "--precise-bn-batches", "2"]
+    assert main([*common, "--epochs", "1"]) == 0
+    assert main([*common, "--export-only", "--test-time-views", "2"]) == 0
+    bundle = out / "bundle"
+    classifier = LiteRTClassifier(bundle)
+    assert classifier.test_time_views == 2
+    assert json.loads((bundle / "metrics.json").read_text())["test_time_views"] == 2
+    model = keras.models.load_model(bundle / "wbc_mobilenetv2.keras")
+    images = [load_image(path) for path in sorted(PBC.glob("*/*.jpg"))[:3]]
+    batch = np.stack([canonical_cell(image, 48) for image in images]).astype(np.float32)
+    keras_logits = mean_over_views(np.asarray(model.predict(dihedral_views(batch, 2), verbose=0)[0]), 3, 2)
+    assert np.abs(classifier.predict(images) - softmax(keras_logits, classifier.temperature)).max() <= 1e-4
+
+    larger = build_model(5, 64, 0.35)
+    warm_start(larger, out / "trained.keras", sorted(folder.name for folder in PBC.iterdir()))
+    source = keras.models.load_model(out / "trained.keras", compile=False)
+    for mine, theirs in zip(larger.layers, source.layers, strict=True):
+        for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+            assert np.array_equal(a, b)
