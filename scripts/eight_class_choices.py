@@ -9,7 +9,6 @@ note can show what the chosen one gives, never to choose. Keras models in, logit
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +16,9 @@ import numpy as np
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import confusion_matrix
 from wbc_desktop.inference.base import DIHEDRAL_VIEWS, dihedral_views
-from wbc_desktop.training.train import TrainConfig, _classes_of, cached_split, class_weights
+from wbc_desktop.training.train import TrainConfig, cached_split, class_weights, training_record
 
 FIVE = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
-
-
-def training_config(model_path: Path) -> dict:
-    for candidate in (model_path.with_name(model_path.stem + ".training.json"), model_path.parent / "training.json"):
-        if candidate.exists():
-            return json.loads(candidate.read_text())["config"]
-    raise SystemExit(f"no training.json beside {model_path}")
 
 
 def view_logits(model_path: Path, images: np.ndarray, cache: Path) -> np.ndarray:
@@ -73,8 +65,11 @@ def main() -> None:
     all_logits = {split: [] for split in splits}
     targets = {}
     for model_path in args.models:
-        size = training_config(model_path)["image_size"]
-        assert _classes_of(model_path) == data.classes
+        record = training_record(model_path)
+        if record is None:
+            raise SystemExit(f"no training.json beside {model_path}")
+        assert record["classes"] == data.classes
+        size = record["config"]["image_size"]
         config = TrainConfig(data_dir=str(args.data), image_size=size, cache_dir=f"runs/cache8_{size}")
         for split in splits:
             _, images, targets[split] = cached_split(data, split, config)
@@ -86,7 +81,6 @@ def main() -> None:
     weights = class_weights(train_y, len(data.classes))
     prior_shift = -np.log(np.array([weights[c] for c in range(len(data.classes))]))
     for split in splits:
-        stacked = np.concatenate(all_logits[split])  # (models x 8, N, C)
         for views in (1, 2, 4, 8):
             chosen = np.concatenate([m[:views] for m in all_logits[split]])
             mean = chosen.mean(axis=0)
@@ -94,7 +88,6 @@ def main() -> None:
                 results[split][f"{len(args.models)} model(s), {views} view(s){name}"] = figures(
                     mean + shift, targets[split], data.classes
                 )
-        del stacked
     for split in splits:
         print(f"\n{split}: union, macro-F1, IG / erythroblast / platelet recall, five-class accuracy")
         for name, row in results[split].items():

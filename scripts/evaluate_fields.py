@@ -92,6 +92,7 @@ def evaluate(fields: Path, settings: FinderSettings, threshold: float, classifie
         fp += len(detections) - hits
         fn += len(truth) - hits
         number = int(annotation.stem.split("_")[-1])
+        calls = []  # each detected cell's probabilities, once per field
         if classifier is not None:
             calls = classifier.predict([crop_cell(rgb, d) for d in detections]) if detections else []
             kept = [d.box for d, p in zip(detections, calls, strict=True) if is_wbc(classifier.classes[p.argmax()])]
@@ -100,8 +101,7 @@ def evaluate(fields: Path, settings: FinderSettings, threshold: float, classifie
             counted["fp"] += len(kept) - kept_hits
             counted["fn"] += len(truth) - kept_hits
         if classifier is not None and number in subtypes and len(truth) == 1 and matched[0] is not None:
-            crop = crop_cell(rgb, detections[matched[0]])
-            probabilities = classifier.predict([crop])[0]
+            probabilities = calls[matched[0]]
             predicted = classifier.classes[int(probabilities.argmax())]
             subtype_total += 1
             subtype_correct += predicted == subtypes[number]

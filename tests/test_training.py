@@ -38,42 +38,36 @@ def test_class_folders_in_any_case_and_duplicates_removed(tmp_path):
     assert data.duplicates_removed == 1 and len(data.paths) == 3
 
 
-@pytest.mark.slow
-def test_train_tiny_then_litert_matches_keras(tmp_path):
-    import keras
-
-    from wbc_desktop.cli import main
-    from wbc_desktop.inference.litert import LiteRTClassifier
-    from wbc_desktop.training.export import AGREEMENT_TOLERANCE
-
-    split_csv = tmp_path / "split.csv"
+def tiny_train_command(data_dir, out) -> list[str]:
+    """`wbc-desktop train` on the 20 fixture cells (two train, one val, one test per class), 1 epoch at 48 px."""
+    split_csv = out.parent / "split.csv"
     rows = ["path,label,split"]
-    for folder in sorted(PBC.iterdir()):
+    for folder in sorted(data_dir.iterdir()):
         for index, path in enumerate(sorted(folder.glob("*.jpg"))):
             rows.append(f"{folder.name}/{path.name},{folder.name},{['train', 'train', 'val', 'test'][index]}")
     split_csv.write_text("\n".join(rows) + "\n")
-    out = tmp_path / "run"
-    code = main(
-        [
-            "train",
-            str(PBC),
-            "--split-csv",
-            str(split_csv),
-            "--epochs",
-            "1",
-            "--image-size",
-            "48",
-            "--alpha",
-            "0.35",
-            "--batch-size",
-            "4",
-            "--out",
-            str(out),
-            "--precise-bn-batches",
-            "2",
-        ]
-    )
-    assert code == 0
+    return ["train", str(data_dir), "--split-csv", str(split_csv), "--image-size", "48", "--alpha", "0.35",
+            "--batch-size", "4", "--out", str(out), "--precise-bn-batches", "2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny training run (about half a minute) for the tests that read it; each copies it before changing it."""
+    from wbc_desktop.cli import main
+
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    assert main([*tiny_train_command(PBC, out), "--epochs", "1"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_train_tiny_then_litert_matches_keras(tiny_run):
+    import keras
+
+    from wbc_desktop.inference.litert import LiteRTClassifier
+    from wbc_desktop.training.export import AGREEMENT_TOLERANCE
+
+    out = tiny_run
     bundle = out / "bundle"
     for name in (
         "manifest.json",
@@ -173,7 +167,7 @@ def test_eosin_hue_jitter_changes_the_hue_of_eosin_only():
 
 
 @pytest.mark.slow
-def test_export_only_with_test_time_views_and_a_warm_start_at_another_size(tmp_path):
+def test_export_only_with_test_time_views_and_a_warm_start_at_another_size(tiny_run, tmp_path):
     """Exported again with 2 test-time views, the bundle's calls are the mean of Keras's logits over the cell and
     its upside-down copy; and a model trained at one size warm-starts a model at another, weight for weight."""
     import keras
@@ -186,17 +180,9 @@ def test_export_only_with_test_time_views_and_a_warm_start_at_another_size(tmp_p
     from wbc_desktop.training.model import build_model
     from wbc_desktop.training.train import warm_start
 
-    split_csv = tmp_path / "split.csv"
-    rows = ["path,label,split"]
-    for folder in sorted(PBC.iterdir()):
-        for index, path in enumerate(sorted(folder.glob("*.jpg"))):
-            rows.append(f"{folder.name}/{path.name},{folder.name},{['train', 'train', 'val', 'test'][index]}")
-    split_csv.write_text("\n".join(rows) + "\n")
     out = tmp_path / "run"
-    common = ["train", str(PBC), "--split-csv", str(split_csv), "--image-size", "48", "--alpha", "0.35"]
-    common += ["--batch-size", "4", "--out", str(out), "--precise-bn-batches", "2"]
-    assert main([*common, "--epochs", "1"]) == 0
-    assert main([*common, "--export-only", "--test-time-views", "2"]) == 0
+    shutil.copytree(tiny_run, out)  # exported again below: the module's run stays as trained
+    assert main([*tiny_train_command(PBC, out), "--export-only", "--test-time-views", "2"]) == 0
     bundle = out / "bundle"
     classifier = LiteRTClassifier(bundle)
     assert classifier.test_time_views == 2

@@ -181,12 +181,21 @@ def warm_start(model: keras.Model, source: Path, classes: list[str]) -> None:
     print(f"warm start from {source}: classes {known} -> {classes}", flush=True)
 
 
-def _classes_of(source: Path) -> list[str]:
-    beside = (source.with_name(source.stem + ".training.json"), source.parent / "training.json")
-    for candidate in (*beside, source.parent / "manifest.json"):
+def training_record(source: Path) -> dict | None:
+    """The ``training.json`` of a trained model (``<name>.training.json`` or ``training.json`` beside it), or None."""
+    for candidate in (source.with_name(source.stem + ".training.json"), source.parent / "training.json"):
         if candidate.exists():
-            return list(json.loads(candidate.read_text())["classes"])
-    raise ValueError(f"no <name>.training.json, training.json or manifest.json beside {source} names its classes")
+            return json.loads(candidate.read_text())
+    return None
+
+
+def _classes_of(source: Path) -> list[str]:
+    record = training_record(source)
+    if record is None and (source.parent / "manifest.json").exists():
+        record = json.loads((source.parent / "manifest.json").read_text())
+    if record is None:
+        raise ValueError(f"no <name>.training.json, training.json or manifest.json beside {source} names its classes")
+    return list(record["classes"])
 
 
 def fit(config: TrainConfig) -> dict:
