@@ -76,9 +76,10 @@ def main() -> None:
             logits = view_logits(model_path, images, model_path.with_name(f"{model_path.stem}.{split}_view_logits.npy"))
             all_logits[split].append(logits)
     train_y = np.array([data.classes.index(label) for label in data.subset("train")[1]])
-    # the balanced class weights of training move each logit by about log(weight); undoing it gives the
+    # the class weights of training move each logit by about log(weight); undoing it gives the
     # training split's own priors back (fewer normal neutrophils called IG, fewer IG found)
-    weights = class_weights(train_y, len(data.classes))
+    weighting = training_record(args.models[0])["config"].get("class_weighting", "balanced")
+    weights = class_weights(train_y, len(data.classes), weighting)
     prior_shift = -np.log(np.array([weights[c] for c in range(len(data.classes))]))
     for split in splits:
         for views in (1, 2, 4, 8):

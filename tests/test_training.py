@@ -199,3 +199,32 @@ def test_export_only_with_test_time_views_and_a_warm_start_at_another_size(tiny_
     for mine, theirs in zip(larger.layers, source.layers, strict=True):
         for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
             assert np.array_equal(a, b)
+
+
+def test_class_weightings_pull_rare_classes_up_by_their_power():
+    from wbc_desktop.training.train import class_weights
+
+    targets = np.array([0] * 90 + [1] * 10)  # 9:1, as neutrophils to a rare class
+    balanced = class_weights(targets, 2)
+    assert balanced == pytest.approx({0: 100 / (2 * 90), 1: 100 / (2 * 10)})
+    root = class_weights(targets, 2, "sqrt")
+    assert root == pytest.approx({c: balanced[c] ** 0.5 for c in balanced})
+    assert class_weights(targets, 2, "none") == {0: 1.0, 1: 1.0}
+    with pytest.raises(ValueError, match="class weighting"):
+        class_weights(targets, 2, "inverse")
+
+
+def test_train_command_passes_the_class_weighting_to_the_config(monkeypatch, tmp_path):
+    import wbc_desktop.training.train as train_module
+    from wbc_desktop.cli import main
+
+    seen = {}
+
+    def fake_fit(config, **_):
+        seen["weighting"] = config.class_weighting
+        raise SystemExit(0)
+
+    monkeypatch.setattr(train_module, "fit", fake_fit)
+    with pytest.raises(SystemExit):
+        main(["train", str(tmp_path), "--class-weights", "sqrt", "--out", str(tmp_path / "out")])
+    assert seen == {"weighting": "sqrt"}

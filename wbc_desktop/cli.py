@@ -100,6 +100,12 @@ def _add_train(commands) -> None:
         "members); strong: zoom, hue, gamma, grey and blur for the resize view",
     )
     parser.add_argument(
+        "--class-weights",
+        choices=("balanced", "sqrt", "none"),
+        default="balanced",
+        help="how much rare classes count in the loss: balanced (n / (k * n_c)), sqrt (its square root) or none",
+    )
+    parser.add_argument(
         "--init-from",
         type=Path,
         metavar="MODEL.keras",

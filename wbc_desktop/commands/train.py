@@ -30,6 +30,7 @@ def run_train(args: argparse.Namespace) -> int:
         cache_dir=str(args.cache_dir) if args.cache_dir else None,
         view=args.view,
         augment=args.augment,
+        class_weighting=args.class_weights,
         init_from=str(args.init_from) if args.init_from else None,
     )
     if not args.export_only:

@@ -57,6 +57,7 @@ class TrainConfig:
     view: str = "canonical"  # canonical (framed on the nucleus, stain-normalised) | resize (the whole image)
     init_from: str | None = None  # a trained .keras to start from (warm start; classes matched by name)
     augment: str = "labs"  # labs (for canonical views) | standard | strong (zoom, hue, gamma, grey, blur)
+    class_weighting: str = "balanced"  # balanced | sqrt (half the pull towards rare classes) | none
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -106,11 +107,22 @@ def cached_split(data: LabelledSet, split: str, config: TrainConfig) -> tuple[li
     return paths, images, targets
 
 
-def class_weights(targets: np.ndarray, num_classes: int) -> dict[int, float]:
-    """Balanced weights n / (k * n_c): rare basophils count as much as common neutrophils."""
+CLASS_WEIGHTINGS = {"balanced": 1.0, "sqrt": 0.5, "none": 0.0}
+
+
+def class_weights(targets: np.ndarray, num_classes: int, weighting: str = "balanced") -> dict[int, float]:
+    """Balanced weights n / (k * n_c) raised to the weighting's power: rare basophils count as much as common
+    neutrophils (balanced), half as much more in log terms (sqrt), or every cell the same (none).
+
+    Why a choice: balanced weights move each logit by about log(weight), which pushes the neutrophil/IG border
+    towards the rarer IG in the eight-class model (docs/figures.md, *Eight classes*).
+    """
+    if weighting not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class weighting must be one of {', '.join(CLASS_WEIGHTINGS)}, not {weighting!r}")
     counts = np.bincount(targets, minlength=num_classes).astype(np.float64)
     counts[counts == 0] = 1.0
-    return {c: float(len(targets) / (num_classes * counts[c])) for c in range(num_classes)}
+    power = CLASS_WEIGHTINGS[weighting]
+    return {c: float((len(targets) / (num_classes * counts[c])) ** power) for c in range(num_classes)}
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
@@ -228,7 +240,7 @@ def fit(config: TrainConfig) -> dict:
         batches,
         epochs=config.epochs,
         validation_data=(val_x.astype(np.float32), val_y),
-        class_weight=class_weights(train_y, len(data.classes)),
+        class_weight=class_weights(train_y, len(data.classes), config.class_weighting),
         callbacks=[
             keras.callbacks.ModelCheckpoint(
                 best_weights, monitor="val_accuracy", save_best_only=True, save_weights_only=True
