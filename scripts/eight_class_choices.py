@@ -64,11 +64,13 @@ def main() -> None:
     results: dict[str, dict] = {split: {} for split in splits}
     all_logits = {split: [] for split in splits}
     targets = {}
+    weightings = set()
     for model_path in args.models:
         record = training_record(model_path)
         if record is None:
             raise SystemExit(f"no training.json beside {model_path}")
         assert record["classes"] == data.classes
+        weightings.add(TrainConfig(**record["config"]).class_weighting)  # older records: the default, balanced
         size = record["config"]["image_size"]
         config = TrainConfig(data_dir=str(args.data), image_size=size, cache_dir=f"runs/cache8_{size}")
         for split in splits:
@@ -78,8 +80,9 @@ def main() -> None:
     train_y = np.array([data.classes.index(label) for label in data.subset("train")[1]])
     # the class weights of training move each logit by about log(weight); undoing it gives the
     # training split's own priors back (fewer normal neutrophils called IG, fewer IG found)
-    weighting = training_record(args.models[0])["config"].get("class_weighting", "balanced")
-    weights = class_weights(train_y, len(data.classes), weighting)
+    if len(weightings) > 1:
+        raise SystemExit(f"models trained with different class weightings ({sorted(weightings)}): no one prior")
+    weights = class_weights(train_y, len(data.classes), weightings.pop())
     prior_shift = -np.log(np.array([weights[c] for c in range(len(data.classes))]))
     for split in splits:
         for views in (1, 2, 4, 8):
