@@ -209,6 +209,9 @@ def test_class_weightings_pull_rare_classes_up_by_their_power():
     assert balanced == pytest.approx({0: 100 / (2 * 90), 1: 100 / (2 * 10)})
     root = class_weights(targets, 2, "sqrt")
     assert root == pytest.approx({c: balanced[c] ** 0.5 for c in balanced})
+    between = class_weights(targets, 2, "three-quarters")
+    assert between == pytest.approx({c: balanced[c] ** 0.75 for c in balanced})
+    assert root[1] < between[1] < balanced[1]
     assert class_weights(targets, 2, "none") == {0: 1.0, 1: 1.0}
     with pytest.raises(ValueError, match="class weighting"):
         class_weights(targets, 2, "inverse")
@@ -228,3 +231,13 @@ def test_train_command_passes_the_class_weighting_to_the_config(monkeypatch, tmp
     with pytest.raises(SystemExit):
         main(["train", str(tmp_path), "--class-weights", "sqrt", "--out", str(tmp_path / "out")])
     assert seen == {"weighting": "sqrt"}
+
+
+def test_train_command_offers_exactly_the_trainer_class_weightings():
+    # the CLI lists them itself so that building its parser never imports TensorFlow
+    from wbc_desktop.cli import build_parser
+    from wbc_desktop.training.train import CLASS_WEIGHTINGS
+
+    train = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    option = next(a for a in train._actions if a.option_strings == ["--class-weights"])
+    assert tuple(option.choices) == tuple(CLASS_WEIGHTINGS)

@@ -101,9 +101,10 @@ def _add_train(commands) -> None:
     )
     parser.add_argument(
         "--class-weights",
-        choices=("balanced", "sqrt", "none"),
+        choices=("balanced", "three-quarters", "sqrt", "none"),
         default="balanced",
-        help="how much rare classes count in the loss: balanced (n / (k * n_c)), sqrt (its square root) or none",
+        help="how much rare classes count in the loss: balanced (n / (k * n_c)), three-quarters (its power 0.75), "
+        "sqrt (its square root) or none",
     )
     parser.add_argument(
         "--init-from",

@@ -57,7 +57,7 @@ class TrainConfig:
     view: str = "canonical"  # canonical (framed on the nucleus, stain-normalised) | resize (the whole image)
     init_from: str | None = None  # a trained .keras to start from (warm start; classes matched by name)
     augment: str = "labs"  # labs (for canonical views) | standard | strong (zoom, hue, gamma, grey, blur)
-    class_weighting: str = "balanced"  # balanced | sqrt (half the pull towards rare classes) | none
+    class_weighting: str = "balanced"  # a key of CLASS_WEIGHTINGS: how hard rare classes pull the borders
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -107,12 +107,13 @@ def cached_split(data: LabelledSet, split: str, config: TrainConfig) -> tuple[li
     return paths, images, targets
 
 
-CLASS_WEIGHTINGS = {"balanced": 1.0, "sqrt": 0.5, "none": 0.0}
+CLASS_WEIGHTINGS = {"balanced": 1.0, "three-quarters": 0.75, "sqrt": 0.5, "none": 0.0}
 
 
 def class_weights(targets: np.ndarray, num_classes: int, weighting: str = "balanced") -> dict[int, float]:
     """Balanced weights n / (k * n_c) raised to the weighting's power: rare basophils count as much as common
-    neutrophils (balanced), half as much more in log terms (sqrt), or every cell the same (none).
+    neutrophils (balanced), three quarters or half as much more in log terms (three-quarters, sqrt), or every
+    cell the same (none).
 
     Why a choice: balanced weights move each logit by about log(weight), which pushes the neutrophil/IG border
     towards the rarer IG in the eight-class model (docs/figures.md, *Eight classes*).
