@@ -1,5 +1,7 @@
 """Choose how an eight-class model is run (test-time views, prior correction) on the val split, then report test.
 
+A prior correction is a fixed shift of the logits: ``shift_logits.py`` writes it into the model's last bias.
+
 The choices are made on val only (printed first); ``--test`` adds the test figures of every option so that the
 note can show what the chosen one gives, never to choose. Keras models in, logits cached beside each model.
 
@@ -19,6 +21,8 @@ from wbc_desktop.inference.base import DIHEDRAL_VIEWS, dihedral_views
 from wbc_desktop.training.train import TrainConfig, cached_split, class_weights, training_record
 
 FIVE = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
+# how much of the class weights' pull on the logits is undone (0: the model as trained, 1: the training split's priors)
+PRIOR_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def view_logits(model_path: Path, images: np.ndarray, cache: Path) -> np.ndarray:
@@ -88,9 +92,10 @@ def main() -> None:
         for views in (1, 2, 4, 8):
             chosen = np.concatenate([m[:views] for m in all_logits[split]])
             mean = chosen.mean(axis=0)
-            for name, shift in (("", 0.0), (" +prior", prior_shift), (" +half prior", prior_shift / 2)):
+            for fraction in PRIOR_FRACTIONS:
+                name = f" +{fraction:g} prior" if fraction else ""
                 results[split][f"{len(args.models)} model(s), {views} view(s){name}"] = figures(
-                    mean + shift, targets[split], data.classes
+                    mean + fraction * prior_shift, targets[split], data.classes
                 )
     for split in splits:
         print(f"\n{split}: union, macro-F1, IG / erythroblast / platelet recall, five-class accuracy")
