@@ -6,6 +6,7 @@ The choices are made on val only (printed first); ``--test`` adds the test figur
 note can show what the chosen one gives, never to choose. Keras models in, logits cached beside each model.
 
     python scripts/eight_class_choices.py runs/model8e/trained.keras --data runs/data8 --test
+    python scripts/eight_class_choices.py runs/model8i/trained.keras runs/model10/trained.keras --border-sweep
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ def main() -> None:
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--data", type=Path, default=Path("runs/data8"))
     parser.add_argument("--test", action="store_true")
+    parser.add_argument(
+        "--border-sweep",
+        action="store_true",
+        help="also print val at 1 view with the IG logit moved from -1.5 to +1.5: how far IG recall and the "
+        "five-class accuracy can be traded along the neutrophil/IG border",
+    )
     args = parser.parse_args()
     data = load_labelled_set(args.data, args.data / "split.csv", seed=0)
     splits = ("val", "test") if args.test else ("val",)
@@ -84,15 +91,17 @@ def main() -> None:
     train_y = np.array([data.classes.index(label) for label in data.subset("train")[1]])
     # the class weights of training move each logit by about log(weight); undoing it gives the
     # training split's own priors back (fewer normal neutrophils called IG, fewer IG found)
+    fractions = PRIOR_FRACTIONS
     if len(weightings) > 1:
-        raise SystemExit(f"models trained with different class weightings ({sorted(weightings)}): no one prior")
+        print(f"models trained with different class weightings ({sorted(weightings)}): no one prior to undo")
+        fractions, weightings = (0.0,), {"none"}
     weights = class_weights(train_y, len(data.classes), weightings.pop())
     prior_shift = -np.log(np.array([weights[c] for c in range(len(data.classes))]))
     for split in splits:
         for views in (1, 2, 4, 8):
             chosen = np.concatenate([m[:views] for m in all_logits[split]])
             mean = chosen.mean(axis=0)
-            for fraction in PRIOR_FRACTIONS:
+            for fraction in fractions:
                 name = f" +{fraction:g} prior" if fraction else ""
                 results[split][f"{len(args.models)} model(s), {views} view(s){name}"] = figures(
                     mean + fraction * prior_shift, targets[split], data.classes
@@ -104,6 +113,22 @@ def main() -> None:
                 f"  {name:38s} {row['union']:.4f} {row['macro_f1']:.4f}  {row['ig']:.3f} {row['ery']:.3f} "
                 f"{row['plt']:.3f}  {row['five']:.4f}"
             )
+    if args.border_sweep:
+        border_sweep(np.mean([m[0] for m in all_logits["val"]], axis=0), targets["val"], data.classes)
+
+
+def border_sweep(logits: np.ndarray, targets: np.ndarray, classes: list[str]) -> None:
+    """Val at 1 view with the IG logit moved: the trade between IG recall and normal neutrophils called IG."""
+    ig, neutrophil = classes.index("immature_granulocyte"), classes.index("neutrophil")
+    print("\nval, 1 view, IG logit moved by: union, IG recall (cells), five-class, neutrophils called IG")
+    for bias in np.arange(-1.5, 1.51, 0.25):
+        moved = logits.copy()
+        moved[:, ig] += bias
+        row = figures(moved, targets, classes)
+        predicted = moved.argmax(axis=1)
+        found = int(((targets == ig) & (predicted == ig)).sum())
+        wrong = int(((targets == neutrophil) & (predicted == ig)).sum())
+        print(f"  {bias:+.2f}  {row['union']:.4f}  {row['ig']:.3f} ({found})  {row['five']:.4f}  {wrong}")
 
 
 if __name__ == "__main__":
