@@ -241,3 +241,45 @@ def test_train_command_offers_exactly_the_trainer_class_weightings():
     train = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
     option = next(a for a in train._actions if a.option_strings == ["--class-weights"])
     assert tuple(option.choices) == tuple(CLASS_WEIGHTINGS)
+
+
+@pytest.mark.slow
+def test_shift_logits_writes_the_undone_prior_into_the_last_bias(tiny_run, tmp_path, monkeypatch):
+    """scripts/shift_logits.py: the copy's logits are the run's plus the chosen share of -log(class weight)."""
+    import sys
+    from pathlib import Path
+
+    import keras
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import shift_logits
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    # an uneven training split (3, 2, 2, 2, 1 cells), so that balanced weights differ between classes
+    classes = sorted(folder.name for folder in PBC.iterdir())
+    rows, train_counts = ["path,label,split"], []
+    for position, label in enumerate(classes):
+        roles = {0: ["train", "train", "train", "test"], 4: ["train", "val", "val", "test"]}.get(
+            position, ["train", "train", "val", "test"]
+        )
+        for path, role in zip(sorted((PBC / label).glob("*.jpg")), roles, strict=False):
+            rows.append(f"{label}/{path.name},{label},{role}")
+        train_counts.append(roles.count("train"))
+    (tmp_path / "uneven.csv").write_text("\n".join(rows) + "\n")
+    record = json.loads((run / "training.json").read_text())
+    record["config"]["split_csv"] = str(tmp_path / "uneven.csv")
+    (run / "training.json").write_text(json.dumps(record))
+
+    monkeypatch.setattr(sys, "argv", ["shift_logits", str(run), str(tmp_path / "shifted"), "--fraction", "0.5"])
+    shift_logits.main()
+
+    counts = np.array(train_counts, dtype=float)
+    expected = -0.5 * np.log(counts.sum() / (len(classes) * counts))
+    written = json.loads((tmp_path / "shifted" / "training.json").read_text())["logit_shift"]
+    assert written["prior_fraction"] == 0.5
+    assert list(written["shift"].values()) == pytest.approx(expected, abs=1e-5)
+    batch = np.random.default_rng(0).uniform(0, 255, (3, 48, 48, 3)).astype(np.float32)
+    before = keras.models.load_model(run / "trained.keras").predict(batch, verbose=0)[0]
+    after = keras.models.load_model(tmp_path / "shifted" / "trained.keras").predict(batch, verbose=0)[0]
+    assert np.abs(after - before - expected).max() < 1e-4
