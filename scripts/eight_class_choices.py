@@ -19,7 +19,7 @@ import numpy as np
 from wbc_desktop.core.labelled import load_labelled_set
 from wbc_desktop.core.metrics import confusion_matrix
 from wbc_desktop.inference.base import DIHEDRAL_VIEWS, dihedral_views
-from wbc_desktop.training.train import TrainConfig, cached_split, class_weights, training_record
+from wbc_desktop.training.train import TrainConfig, cached_split, prior_shift, training_record
 
 FIVE = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
 # how much of the class weights' pull on the logits is undone (0: the model as trained, 1: the training split's priors)
@@ -88,15 +88,13 @@ def main() -> None:
             _, images, targets[split] = cached_split(data, split, config)
             logits = view_logits(model_path, images, model_path.with_name(f"{model_path.stem}.{split}_view_logits.npy"))
             all_logits[split].append(logits)
-    train_y = np.array([data.classes.index(label) for label in data.subset("train")[1]])
     # the class weights of training move each logit by about log(weight); undoing it gives the
     # training split's own priors back (fewer normal neutrophils called IG, fewer IG found)
-    fractions = PRIOR_FRACTIONS
     if len(weightings) > 1:
         print(f"models trained with different class weightings ({sorted(weightings)}): no one prior to undo")
-        fractions, weightings = (0.0,), {"none"}
-    weights = class_weights(train_y, len(data.classes), weightings.pop())
-    prior_shift = -np.log(np.array([weights[c] for c in range(len(data.classes))]))
+        fractions, prior = (0.0,), np.zeros(len(data.classes))
+    else:
+        fractions, prior = PRIOR_FRACTIONS, prior_shift(data, weightings.pop())
     for split in splits:
         for views in (1, 2, 4, 8):
             chosen = np.concatenate([m[:views] for m in all_logits[split]])
@@ -104,7 +102,7 @@ def main() -> None:
             for fraction in fractions:
                 name = f" +{fraction:g} prior" if fraction else ""
                 results[split][f"{len(args.models)} model(s), {views} view(s){name}"] = figures(
-                    mean + fraction * prior_shift, targets[split], data.classes
+                    mean + fraction * prior, targets[split], data.classes
                 )
     for split in splits:
         print(f"\n{split}: union, macro-F1, IG / erythroblast / platelet recall, five-class accuracy")

@@ -19,17 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from wbc_desktop.core.labelled import load_labelled_set
-from wbc_desktop.training.train import TrainConfig, class_weights
-
-
-def prior_shift(record: dict) -> np.ndarray:
-    """-log(class weight) per class, for the weighting and training split the run used."""
-    config = TrainConfig(**record["config"])
-    data = load_labelled_set(config.data_dir, config.split_csv, seed=config.seed)
-    assert data.classes == record["classes"], "the run's data folder no longer has its classes"
-    train_y = np.array([data.classes.index(label) for label in data.subset("train")[1]])
-    weights = class_weights(train_y, len(data.classes), config.class_weighting)
-    return -np.log(np.array([weights[c] for c in range(len(data.classes))]))
+from wbc_desktop.training.train import TrainConfig, prior_shift
 
 
 def main() -> None:
@@ -41,15 +31,17 @@ def main() -> None:
     import keras
 
     record = json.loads((args.run / "training.json").read_text())
-    shift = args.fraction * prior_shift(record)
+    config = TrainConfig(**record["config"])  # the weighting and training split the run used
+    data = load_labelled_set(config.data_dir, config.split_csv, seed=config.seed)
+    assert data.classes == record["classes"], "the run's data folder no longer has its classes"
+    shift = args.fraction * prior_shift(data, config.class_weighting)
     model = keras.models.load_model(args.run / "trained.keras")
     kernel, bias = model.get_layer("logits").get_weights()
     model.get_layer("logits").set_weights([kernel, bias + shift.astype(bias.dtype)])
     args.out.mkdir(parents=True, exist_ok=False)
     model.save(args.out / "trained.keras")
-    for extra in ("history.csv",):
-        if (args.run / extra).exists():
-            shutil.copy2(args.run / extra, args.out / extra)
+    if (args.run / "history.csv").exists():  # the export copies it into the bundle
+        shutil.copy2(args.run / "history.csv", args.out / "history.csv")
     record["logit_shift"] = {
         "from": str(args.run),
         "prior_fraction": args.fraction,

@@ -126,6 +126,14 @@ def class_weights(targets: np.ndarray, num_classes: int, weighting: str = "balan
     return {c: float((len(targets) / (num_classes * counts[c])) ** power) for c in range(num_classes)}
 
 
+def prior_shift(data: LabelledSet, weighting: str) -> np.ndarray:
+    """-log(class weight) per class on the training split: the logit shift that undoes the weighting's pull
+    towards rare classes (the training split's own priors back; zeros for ``none``)."""
+    train_y = np.array([data.classes.index(label) for label in data.subset("train")[1]])
+    weights = class_weights(train_y, len(data.classes), weighting)
+    return -np.log(np.array([weights[c] for c in range(len(data.classes))]))
+
+
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     total = max(1, config.epochs * steps_per_epoch)
     warmup = min(total - 1, int(config.warmup_epochs * steps_per_epoch))
